@@ -1,0 +1,38 @@
+# lakescore - the two commands of the quickstart are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= conf/flights.yml
+AS_OF  ?= 2013-12-01
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test setup clean clean-demo bench
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || (echo "$(PYTHON) not found: set PYTHON=python3.x (3.11 or 3.12)"; exit 1)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/lakescore spark-defaults
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## demo: set up, then run every stage of the flights use case for AS_OF on the local runtime
+demo: $(STAMP)
+	$(BIN)/lakescore run all --config $(CONFIG) --as-of $(AS_OF)
+	$(BIN)/lakescore sql --config $(CONFIG) \
+	  "SELECT as_of, model_name, model_version, count(*) AS predictions, round(avg(score), 4) AS mean_score FROM predictions GROUP BY ALL ORDER BY as_of"
+
+## test: set up, then run the test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean-demo:
+	rm -rf .lakescore
+
+clean: clean-demo
+	rm -rf $(VENV) .pytest_cache build *.egg-info

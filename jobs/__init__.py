@@ -1,0 +1,1 @@
+"""lakescore's stages, CLI and the runtime they share (I/O and orchestration only)."""

@@ -1,0 +1,140 @@
+"""The data catalog: where each table of a use case lives, and logged, idempotent Delta I/O.
+
+Stages never spell a table address themselves: they ask the store by the logical name from
+the config (`predictions`, `clean_flights`, ...). Each read and write logs one line with the
+rows, the Delta version and the seconds it took, and every read version is remembered so
+that training can record exactly which data it saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date
+from typing import Iterable
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.config import UseCase, _identifier
+
+log = logging.getLogger("lakescore.tables")
+
+
+def quote(identifier: str) -> str:
+    """Quote one identifier for SQL after checking it is a plain name."""
+    return f"`{_identifier(identifier)}`"
+
+
+def dates_predicate(column: str, days: list[date]) -> str:
+    """SQL predicate selecting exactly `days` in a date column: a BETWEEN when they are
+    consecutive, an IN list otherwise."""
+    days = sorted(set(days))
+    if len(days) > 1 and (days[-1] - days[0]).days == len(days) - 1:
+        return f"{quote(column)} BETWEEN DATE'{days[0]}' AND DATE'{days[-1]}'"
+    return f"{quote(column)} IN ({', '.join(f'DATE{chr(39)}{d}{chr(39)}' for d in days)})"
+
+
+class TableStore:
+    def __init__(self, spark: SparkSession, cfg: UseCase, *, databricks: bool = False):
+        self.spark = spark
+        self.cfg = cfg
+        self.databricks = databricks
+        self.versions_read: dict[str, int] = {}
+        self._schema_ready = False
+
+    # -- addresses ----------------------------------------------------------------------
+    @property
+    def schema(self) -> str:
+        storage = self.cfg.storage
+        if self.databricks and storage.catalog:
+            return f"{quote(storage.catalog)}.{quote(storage.schema_name)}"
+        return quote(storage.schema_name)
+
+    @property
+    def display_schema(self) -> str:
+        return self.schema.replace("`", "")
+
+    def name(self, table: str) -> str:
+        """`<catalog>.<schema>.<table>` on Databricks, `<schema>.<table>` locally, quoted."""
+        return f"{self.schema}.{quote(table)}"
+
+    def display(self, table: str) -> str:
+        return self.name(table).replace("`", "")
+
+    def ensure_schema(self) -> None:
+        if not self._schema_ready:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            self._schema_ready = True
+
+    def exists(self, table: str) -> bool:
+        return self.spark.catalog.tableExists(self.display(table))
+
+    def version(self, table: str) -> int:
+        return int(DeltaTable.forName(self.spark, self.name(table)).history(1).first()["version"])
+
+    # -- reads --------------------------------------------------------------------------
+    def read(self, table: str, where: str | None = None, *, version: int | None = None,
+             count: bool = True) -> DataFrame:
+        """Read a table (optionally filtered, optionally at a Delta version) and log rows,
+        version and seconds."""
+        started = time.perf_counter()
+        if not self.exists(table):
+            raise LookupError(f"table {self.display(table)} does not exist: run the stage that writes it first")
+        if version is None:
+            version = self.version(table)
+        # Pin the version that was logged, so the stage reads exactly what it recorded.
+        df = self.spark.sql(f"SELECT * FROM {self.name(table)} VERSION AS OF {version}")
+        if where:
+            df = df.where(where)
+        self.versions_read[self.display(table)] = version
+        rows = f"{df.count():,}" if count else "-"
+        log.info("read  %-45s rows=%s version=%d %.1fs%s", self.display(table), rows, version,
+                 time.perf_counter() - started, f" where {where}" if where else "")
+        return df
+
+    # -- writes -------------------------------------------------------------------------
+    def _log_write(self, table: str, started: float, what: str) -> int:
+        """Log the commit just made and return the rows it wrote (from Delta's metrics)."""
+        last = DeltaTable.forName(self.spark, self.name(table)).history(1).first()
+        metrics = last["operationMetrics"] or {}
+        if "numTargetRowsInserted" in metrics:
+            rows = int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))
+        else:
+            rows = int(metrics.get("numOutputRows", 0))
+        log.info("write %-45s rows=%s version=%d %.1fs %s", self.display(table), f"{rows:,}",
+                 last["version"], time.perf_counter() - started, what)
+        return rows
+
+    def write(self, df: DataFrame, table: str, *, mode: str = "overwrite",
+              replace_where: str | None = None, partition_by: Iterable[str] = ()) -> int:
+        """Write a DataFrame as one Delta commit.
+
+        `replace_where` overwrites only the rows matching the predicate (an as-of partition, a
+        batch), which is what makes re-running a stage for the same as-of idempotent.
+        """
+        started = time.perf_counter()
+        self.ensure_schema()
+        writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
+        partition_by = list(partition_by)
+        if partition_by and not self.exists(table):
+            writer = writer.partitionBy(*partition_by)
+        if replace_where:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.saveAsTable(self.display(table))
+        return self._log_write(table, started, f"{mode}" + (f" where {replace_where}" if replace_where else ""))
+
+    def merge(self, df: DataFrame, table: str, keys: list[str], *, partition_by: Iterable[str] = ()) -> int:
+        """Upsert by key: rows whose keys exist are updated, others inserted."""
+        if not self.exists(table):
+            return self.write(df, table, mode="overwrite", partition_by=partition_by)
+        started = time.perf_counter()
+        cond = " AND ".join(f"t.{quote(k)} <=> s.{quote(k)}" for k in keys)
+        (DeltaTable.forName(self.spark, self.name(table)).alias("t")
+         .merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        return self._log_write(table, started, f"merge on {', '.join(keys)}")
+
+    def create_view(self, view: str, select_sql: str) -> None:
+        self.ensure_schema()
+        self.spark.sql(f"CREATE OR REPLACE VIEW {self.name(view)} AS {select_sql}")
+        log.info("view  %-45s defined", self.display(view))

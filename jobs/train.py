@@ -1,0 +1,126 @@
+"""train: features + labels known before the as-of -> an MLflow run and a model version @challenger.
+
+The training rows are the features of every as-of in the window before D whose label was
+known before D's prediction time; a salted hash of the entity key splits them. The Delta
+versions of both inputs are recorded in the run, so promote (or anyone) can rebuild exactly
+the same rows, and a retrain of the same versions gives the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+
+import mlflow
+import mlflow.spark
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs import registry
+from jobs.features import window_first_day
+from jobs.runtime import Context
+from transforms.asof import AS_OF, day_start, prediction_time
+from transforms.labels import LABEL_KNOWN_AT, labels
+from transforms.metrics import quality_metrics
+from transforms.modeling import build_pipeline
+from transforms.predictions import model_output
+from transforms.split import SPLIT, assign_split
+
+log = logging.getLogger("lakescore.train")
+
+_MLFLOW_TYPES = {"double": "double", "float": "float", "int": "integer", "bigint": "long",
+                 "smallint": "integer", "tinyint": "integer", "string": "string", "boolean": "boolean"}
+
+
+class TrainError(RuntimeError):
+    pass
+
+
+def training_frame(ctx: Context, as_of: date, versions: dict[str, int] | None = None) -> DataFrame:
+    """Labelled feature rows of the training window before `as_of`, with their split;
+    `versions` pins the Delta versions of the inputs (as recorded by a training run)."""
+    cfg, store = ctx.cfg, ctx.tables
+    versions = versions or {}
+    features_table, entity_table = cfg.tables.features, cfg.clean_table(cfg.entity.source)
+    feats = store.read(features_table,
+                       where=f"{AS_OF} >= DATE'{window_first_day(ctx, as_of)}' AND {AS_OF} < DATE'{as_of}'",
+                       version=versions.get(store.display(features_table)))
+    entities = store.read(entity_table, version=versions.get(store.display(entity_table)))
+    cutoff = day_start(F.lit(as_of), cfg.entity.timezone)
+    lab = entities.transform(labels(cfg.entity.key, cfg.label.name, cfg.label.expr, cfg.label.known_at,
+                                    known_before=cutoff)).drop(LABEL_KNOWN_AT)
+    return (feats.join(lab, on=cfg.entity.key, how="inner")
+            .transform(assign_split(cfg.entity.key, cfg.split.test_fraction, cfg.split.salt)))
+
+
+def _signature(df: DataFrame, features: list[str]) -> ModelSignature:
+    types = dict(df.dtypes)
+    inputs = [ColSpec(_MLFLOW_TYPES.get(types[f], "string"), f) for f in features]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("double", "prediction")]))
+
+
+def evaluate(ctx: Context, model, rows: DataFrame) -> dict[str, float]:
+    """The model's quality metrics on labelled rows (one small aggregate)."""
+    cfg = ctx.cfg
+    scored = model.transform(rows).transform(model_output(cfg.label.kind))
+    row = quality_metrics(scored, [], cfg.label.kind, cfg.label.name, "score", "prediction").first()
+    return {k: float(v) for k, v in row.asDict().items() if v is not None}
+
+
+def run(ctx: Context) -> dict:
+    cfg, store = ctx.cfg, ctx.tables
+    registry.configure(ctx)
+    frame = training_frame(ctx, ctx.as_of)
+    # A fixed partitioning and row order before fit: seeds alone do not make Spark ML reproducible.
+    data = (frame.repartition(cfg.train.partitions, *cfg.entity.key)
+            .sortWithinPartitions(*cfg.entity.key, AS_OF).cache())
+    try:
+        counts = {r[SPLIT]: r["n"] for r in data.groupBy(SPLIT).agg(F.count(F.lit(1)).alias("n")).collect()}
+        n_train, n_test = counts.get("train", 0), counts.get("test", 0)
+        if n_train < cfg.train.min_rows or n_test == 0:
+            raise TrainError(f"table {store.display(cfg.tables.features)}: {n_train} training and {n_test} test "
+                             f"rows with labels before {ctx.as_of}; train.min_rows is {cfg.train.min_rows}")
+        numeric = [f.name for f in cfg.features if f.kind == "numeric"]
+        categorical = [f.name for f in cfg.features if f.kind == "categorical"]
+        pipeline = build_pipeline(numeric, categorical, cfg.label.name, cfg.model.algorithm,
+                                  cfg.model.params, cfg.train.seed)
+        train, test = data.where(F.col(SPLIT) == "train"), data.where(F.col(SPLIT) == "test")
+        model = pipeline.fit(train)
+        test_metrics = evaluate(ctx, model, test)
+        train_metrics = evaluate(ctx, model, train)
+        signature = _signature(data, cfg.feature_names)
+    finally:
+        data.unpersist()
+    cutoff = prediction_time(ctx.as_of, cfg.entity.timezone)  # labels known before it
+    with mlflow.start_run(run_name=f"{cfg.name}-{ctx.as_of}") as run:
+        mlflow.log_params({
+            "use_case": cfg.name, "as_of": ctx.as_of.isoformat(), "training_cutoff": cutoff.isoformat(),
+            "window_days": cfg.train.window_days, "seed": cfg.train.seed,
+            "partitions": cfg.train.partitions, "test_fraction": cfg.split.test_fraction,
+            "split_salt": cfg.split.salt, "algorithm": cfg.model.algorithm, "label": cfg.label.name,
+            "features": json.dumps(cfg.feature_names),
+            **{f"model.{k}": v for k, v in cfg.model.params.items()},
+        })
+        mlflow.set_tags({"lakescore.use_case": cfg.name,
+                         "lakescore.input_versions": json.dumps(store.versions_read, sort_keys=True)})
+        mlflow.log_metrics({"train_rows": n_train, "test_rows": n_test,
+                            **{f"test_{k}": v for k, v in test_metrics.items()},
+                            **{f"train_{k}": v for k, v in train_metrics.items()}})
+        info = mlflow.spark.log_model(model, "model", registered_model_name=registry.model_name(ctx),
+                                      pip_requirements=registry.PIP_REQUIREMENTS, signature=signature)
+    ref = registry.by_version(ctx, str(info.registered_model_version))
+    registry.set_alias(ref, registry.CHALLENGER)
+    primary = cfg.model.primary_metric
+    log.info("train: %s version %s, run %s, %d train / %d test rows, test %s=%.4f",
+             ref.name, ref.version, run.info.run_id, n_train, n_test, primary, test_metrics.get(primary, float("nan")))
+    return {"model_version": ref.version, "run_id": run.info.run_id, "test_metrics": test_metrics,
+            "train_rows": n_train, "test_rows": n_test}
+
+
+if __name__ == "__main__":
+    from jobs.cli import stage_main
+
+    stage_main("train")

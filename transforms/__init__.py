@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame (and -> Column) functions: no I/O, no session, no MLflow."""
