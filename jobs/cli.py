@@ -130,7 +130,12 @@ def check_read_only(spark, query: str) -> str:
     if not _READ_ONLY_START.match(text):
         raise ValueError("only read-only queries are allowed (SELECT, SHOW, DESCRIBE): "
                          f"refused {text.split()[0] if text else 'an empty query'!r}")
-    plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
+    from pyspark.errors import ParseException
+
+    try:
+        plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
+    except ParseException as exc:
+        raise ValueError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
     name = plan.getClass().getSimpleName()
     command = spark._jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
     writes = re.search(r"InsertInto|CreateTable|ReplaceTable|Merge|Delete|Update|Drop|Alter|Cache|Overwrite",
@@ -185,40 +190,44 @@ def sql(
     except Exception as exc:  # noqa: BLE001 - Spark's analysis errors name the table or column
         _fail(str(exc).strip().splitlines()[0])
     if limit:
-        df = df.limit(limit + 1)
-    rows = df.toLocalIterator()  # streamed: the driver holds one partition at a time
+        df = df.limit(limit + 1)  # one more row tells whether the output was cut
     columns = df.columns
-    shown = 0
+    rows = _limited(df.toLocalIterator(), limit)  # streamed: the driver holds one partition at a time
     if format == OutputFormat.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         for row in rows:
-            if limit and shown == limit:
-                break
-            writer.writerow([json.dumps(_cell(v)) if isinstance(v, (list, dict)) or hasattr(v, "asDict") else _cell(v)
-                             for v in row])
-            shown += 1
+            writer.writerow([json.dumps(_cell(v)) if isinstance(v, (list, dict)) or hasattr(v, "asDict")
+                             else _cell(v) for v in row])
     elif format == OutputFormat.json:
         sys.stdout.write("[")
-        for row in rows:
-            if limit and shown == limit:
-                break
-            sys.stdout.write(("," if shown else "") + "\n" + json.dumps({c: _cell(v) for c, v in zip(columns, row)}))
-            shown += 1
+        for i, row in enumerate(rows):
+            sys.stdout.write(("," if i else "") + "\n" + json.dumps({c: _cell(v) for c, v in zip(columns, row)}))
         sys.stdout.write("\n]\n")
     else:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*columns, show_lines=False)
+        table = Table(*columns)
         for row in rows:
-            if limit and shown == limit:
-                break
             table.add_row(*["NULL" if v is None else str(_cell(v)) for v in row])
-            shown += 1
         Console(width=max(120, 14 * len(columns))).print(table)
-    if limit and shown == limit and next(rows, None) is not None:
+    if rows.truncated:
         typer.echo(f"(first {limit} rows; use --limit 0 for all)", err=True)
+
+
+class _limited:
+    """Iterate at most `limit` rows (all when 0); `truncated` tells whether more were there."""
+
+    def __init__(self, rows, limit: int):
+        self.rows, self.limit, self.truncated = rows, limit, False
+
+    def __iter__(self):
+        for i, row in enumerate(self.rows):
+            if self.limit and i >= self.limit:
+                self.truncated = True
+                return
+            yield row
 
 
 @app.command("spark-defaults")

@@ -98,6 +98,9 @@ def pending_batches(ctx: Context, source: str) -> list[str]:
     """Batch ids in raw_<source> that data_quality has not recorded yet (bounded: one per batch)."""
     store = ctx.tables
     raw = store.spark.table(store.display(ctx.cfg.raw_table(source)))
+    if BATCH_ID not in raw.columns:
+        raise IngestError(f"table {store.display(ctx.cfg.raw_table(source))}: missing column {BATCH_ID}: "
+                          "every raw row must name the batch it arrived in")
     batches = raw.select(BATCH_ID).distinct()
     dq = ctx.cfg.tables.data_quality
     if store.exists(dq):
@@ -127,7 +130,8 @@ def clean_source(ctx: Context, source: str, src: Source) -> dict[str, int]:
     raw = store.read(cfg.raw_table(source), where=_in_list(BATCH_ID, batches))
     _check_columns(ctx, source, src, raw)
     spec = {name: (c.type, c.nullable) for name, c in src.columns.items()}
-    checked = raw.transform(cleaning.validate(spec, src.null_values, keep=RAW_META)).cache()
+    meta = [c for c in RAW_META if c in raw.columns]
+    checked = raw.transform(cleaning.validate(spec, src.null_values, keep=meta)).cache()
     try:
         counts = checked.groupBy(BATCH_ID).agg(
             F.count(F.lit(1)).alias("rows_in"),

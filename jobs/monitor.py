@@ -15,6 +15,7 @@ from datetime import timedelta
 from pyspark.sql import functions as F
 
 from jobs.runtime import Context
+from jobs.tables import dates_predicate
 from transforms.asof import AS_OF, day_start
 from transforms.labels import LABEL_KNOWN_AT, labels
 from transforms.metrics import SLICE_KEY, SLICE_VALUE, explode_slices, quality_metrics
@@ -25,7 +26,7 @@ log = logging.getLogger("lakescore.monitor")
 def run(ctx: Context) -> dict:
     cfg, store = ctx.cfg, ctx.tables
     first = ctx.as_of - timedelta(days=cfg.monitor.lookback_days - 1)
-    window = f"{AS_OF} BETWEEN DATE'{first}' AND DATE'{ctx.as_of}'"
+    window = dates_predicate(AS_OF, [first + timedelta(days=i) for i in range(cfg.monitor.lookback_days)])
     key, tz = cfg.entity.key, cfg.entity.timezone
     preds = store.read(cfg.tables.predictions, where=window)
     slices = store.read(cfg.tables.features, where=window, count=False).select(*key, AS_OF, *cfg.slices)

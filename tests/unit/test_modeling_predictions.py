@@ -1,0 +1,46 @@
+from datetime import datetime
+
+import pytest
+from pyspark.sql import functions as F
+
+from transforms.modeling import build_pipeline
+from transforms.predictions import model_output, prediction_rows
+
+
+def _train(spark):
+    rows = [(float(i % 10), "a" if i % 3 else "b", 1.0 if (i % 10) > 5 else 0.0) for i in range(300)]
+    return spark.createDataFrame(rows, "x double, c string, y double")
+
+
+def test_pipeline_fits_and_handles_unseen_and_missing_values(spark):
+    model = build_pipeline(["x"], ["c"], "y", "logistic_regression", {"maxIter": 20}, 7).fit(_train(spark))
+    serving = spark.createDataFrame([(3.0, "never-seen"), (None, None), (9.0, "a")], "x double, c string")
+    out = model.transform(serving).transform(model_output("binary"))
+    rows = out.select("prediction", "score").collect()
+    assert len(rows) == 3 and all(r.prediction in (0.0, 1.0) and 0.0 <= r.score <= 1.0 for r in rows)
+    assert rows[2].score > rows[0].score  # x > 5 means positive
+
+
+def test_pipeline_rejects_unknown_parameter(spark):
+    with pytest.raises(ValueError, match="model.params.maxDepthh"):
+        build_pipeline(["x"], [], "y", "gbt_classifier", {"maxDepthh": 3}, 1)
+
+
+def test_regression_pipeline_score_is_the_prediction(spark):
+    df = spark.range(100).select(F.col("id").cast("double").alias("x"), (F.col("id") * 2.0).alias("y"))
+    model = build_pipeline(["x"], [], "y", "linear_regression", {}, 1).fit(df)
+    out = model.transform(df).transform(model_output("regression"))
+    assert out.where(F.col("score") != F.col("prediction")).count() == 0
+    assert out.where(F.abs(F.col("prediction") - F.col("y")) > 1e-6).count() == 0
+
+
+def test_prediction_rows_columns_and_model_age(spark):
+    model = build_pipeline(["x"], ["c"], "y", "logistic_regression", {}, 7).fit(_train(spark))
+    rows = spark.createDataFrame([("k1", "2013-12-01", datetime(2013, 12, 1, 5), datetime(2013, 12, 1, 9), 3.0, "a")],
+                                 "id string, as_of string, prediction_time timestamp, ts timestamp, x double, c string")
+    out = model.transform(rows).transform(prediction_rows(
+        ["id"], "ts", "binary", "m", "3", "champion", datetime(2013, 11, 29, 5), "run1", datetime(2026, 1, 1)))
+    assert out.columns == ["id", "as_of", "prediction_time", "ts", "prediction", "score", "model_name",
+                           "model_version", "model_alias", "model_trained_at", "model_age_days", "run_id", "scored_at"]
+    row = out.first()
+    assert (row.model_name, row.model_version, row.model_alias, row.model_age_days) == ("m", "3", "champion", 2.0)
