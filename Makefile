@@ -1,5 +1,5 @@
 # lakescore - the two commands of the quickstart are `make demo` and `make test`.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= conf/flights.yml
@@ -9,10 +9,10 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test setup clean clean-demo bench
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || (echo "$(PYTHON) not found: set PYTHON=python3.x (3.11 or 3.12)"; exit 1)
+	@test -n "$(PYTHON)" || (echo "python3.11 not found: set PYTHON=python3.11 or python3.12"; exit 1)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
 	$(BIN)/lakescore spark-defaults
 	touch $(STAMP)
 

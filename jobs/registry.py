@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 
 import mlflow
 import mlflow.spark
@@ -21,8 +22,9 @@ log = logging.getLogger("lakescore.registry")
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-# Written with the model; explicit requirements avoid MLflow's slow inference (DESIGN.md).
-PIP_REQUIREMENTS = ["pyspark==4.0.1", "delta-spark==4.0.1"]
+def pip_requirements() -> list[str]:
+    """Written with the model: explicit requirements avoid MLflow's slow inference (DESIGN.md)."""
+    return [f"{pkg}=={metadata.version(pkg)}" for pkg in ("pyspark", "mlflow")]
 
 
 def configure(ctx: Context) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -138,8 +139,6 @@ def write_spark_defaults() -> Path:
 
     jars = cached_delta_jars()
     if jars is None:
-        import tempfile
-
         get_spark(Path(tempfile.mkdtemp(prefix="lakescore-resolve-"))).stop()
         jars = cached_delta_jars()
     if jars is None:
@@ -149,8 +148,11 @@ def write_spark_defaults() -> Path:
     conf_dir.mkdir(parents=True, exist_ok=True)
     target = conf_dir / "spark-defaults.conf"
     lines = [ln for ln in (target.read_text().splitlines() if target.exists() else [])
-             if not ln.startswith(("spark.jars.packages", "spark.jars "))]
+             if not ln.startswith(("spark.jars.packages", "spark.jars ", "spark.driver.extraJavaOptions"))]
     lines.append(f"spark.jars {','.join(jars)}")
+    derby_log = Path(tempfile.gettempdir()) / "lakescore-derby.log"
+    lines.append(f"spark.driver.extraJavaOptions -Dlog4j2.configurationFile=file:{_log4j_config()} "
+                 f"-Dderby.stream.error.file={derby_log}")
     target.write_text("\n".join(lines) + "\n")
     return target
 

@@ -110,7 +110,7 @@ def run(ctx: Context) -> dict:
                             **{f"test_{k}": v for k, v in test_metrics.items()},
                             **{f"train_{k}": v for k, v in train_metrics.items()}})
         info = mlflow.spark.log_model(model, "model", registered_model_name=registry.model_name(ctx),
-                                      pip_requirements=registry.PIP_REQUIREMENTS, signature=signature)
+                                      pip_requirements=registry.pip_requirements(), signature=signature)
     ref = registry.by_version(ctx, str(info.registered_model_version))
     registry.set_alias(ref, registry.CHALLENGER)
     primary = cfg.model.primary_metric

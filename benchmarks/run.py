@@ -1,0 +1,79 @@
+"""Benchmark: every stage of a use case on its full data, in a fresh local home.
+
+    .venv/bin/python benchmarks/run.py [--config conf/flights.yml] [--as-of 2013-12-01] [--repeat-score 3]
+
+Prints a table of stage wall times and writes benchmarks/results/<config>-<timestamp>.json.
+Not part of the test suite: tests never time anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(ROOT / "conf" / "flights.yml"))
+    parser.add_argument("--as-of", default="2013-12-01")
+    parser.add_argument("--repeat", type=int, default=2, help="re-runs of the whole flow after the first")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="lakescore-bench-"))
+    os.environ["LAKESCORE_HOME"] = str(home)
+    from jobs.cli import STAGES, _setup_logging, run_stages
+    from jobs.config import load_config
+    from jobs.runtime import Context, get_spark
+
+    _setup_logging()
+    logging.getLogger("lakescore").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    spark = get_spark(home)
+    session_s = time.perf_counter() - started
+    cfg = load_config(args.config)
+    ctx = Context(cfg=cfg, as_of=date.fromisoformat(args.as_of), home=home)
+
+    runs = []
+    for attempt in range(1 + args.repeat):
+        timings = {}
+        for stage in STAGES:
+            t = time.perf_counter()
+            result = run_stages(ctx, [stage])[stage]
+            timings[stage] = round(time.perf_counter() - t, 2)
+            if stage == "train":
+                timings["train_rows"] = result["train_rows"]
+                timings["test_" + cfg.model.primary_metric] = round(result["test_metrics"][cfg.model.primary_metric], 6)
+        runs.append(timings)
+        print(f"run {attempt + 1}: " + ", ".join(f"{k} {v}" for k, v in timings.items()), flush=True)
+
+    rows = {t: spark.table(f"{cfg.storage.schema_name}.{t}").count()
+            for t in ("clean_" + cfg.entity.source, "features", "predictions")}
+    report = {
+        "when": datetime.now().isoformat(timespec="seconds"), "config": args.config, "as_of": args.as_of,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "versions": {p: metadata.version(p) for p in ("pyspark", "delta-spark", "mlflow")},
+        "session_start_s": round(session_s, 2), "rows": rows,
+        "first_run_s": runs[0], "reruns_s": runs[1:],
+    }
+    out = ROOT / "benchmarks" / "results" / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nsession start {session_s:.1f}s; rows {rows}")
+    print("| stage | first run (s) | re-runs (s) |\n|---|---|---|")
+    for stage in STAGES:
+        print(f"| {stage} | {runs[0][stage]} | {', '.join(str(r[stage]) for r in runs[1:])} |")
+    print(f"\nwrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
