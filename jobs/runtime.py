@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cached_property
 from importlib import metadata, resources
 from pathlib import Path
@@ -185,4 +185,5 @@ class Context:
 
     @staticmethod
     def now() -> datetime:
-        return datetime.now().replace(microsecond=0)
+        """Wall-clock time as a naive UTC datetime (the session time zone is UTC)."""
+        return datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
