@@ -582,6 +582,17 @@ class UseCase(Strict):
             level = "static"
         return FeatureInputs(tuple(sorted(entity)), tuple(sorted(dims)), tuple(sorted(timed)), as_of, level)
 
+    @property
+    def feature_entity_columns(self) -> list[str]:
+        """Entity columns the features stage needs: key, event time, the columns features read
+        and the lookup and history keys (in the source's order)."""
+        fs = self.features
+        wanted = {c.lower() for c in [*self.entity.key, self.entity.event_time]}
+        wanted |= {c.lower() for f in fs.columns for c in self.feature_inputs(f).entity_columns}
+        wanted |= {c.lower() for lk in fs.lookups.values() for c in lk.keys}
+        wanted |= {c.lower() for h in fs.histories.values() for c in h.by}
+        return [c for low, c in self.entity_columns.items() if low in wanted]
+
     def feature_known_at(self, feature: Feature) -> str:
         return feature.known_at or self.feature_inputs(feature).known_at
 

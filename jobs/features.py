@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from jobs.config import UseCase
 from jobs.runtime import Context
 from jobs.tables import dates_predicate
-from transforms.asof import AS_OF, catalog_spine
+from transforms.asof import AS_OF, PREDICTION_TIME, catalog_spine
 from transforms.feature_joins import Agg, with_history, with_lookup, with_point_in_time
 from transforms.features import FEATURE_SET, TYPES, FeatureDef, FeatureExpressionError, drop_after_event, feature_columns
 from transforms.leakage import SOURCE_TIME_PREFIX, point_in_time_violations
@@ -86,7 +86,9 @@ def build(ctx: Context, days: list[date]) -> DataFrame:
     rows = rows.where(F.col(AS_OF).isin(days))
     if entity.filter:
         rows = rows.where(F.expr(entity.filter))
-    rows = rows.transform(drop_after_event(cfg.after_event_columns))
+    # only the columns features need travel through the joins (and none known after the event)
+    rows = rows.transform(drop_after_event(cfg.after_event_columns)).select(
+        *[F.col(f"`{c}`") for c in cfg.feature_entity_columns], F.col(AS_OF), F.col(PREDICTION_TIME))
     for name, lk in fs.lookups.items():
         table = store.read(cfg.clean_table(lk.source), count=False)
         if lk.point_in_time:

@@ -56,13 +56,14 @@ def latest_per_key(keys: list[str], order: tuple[str, ...] = LATEST_FIRST):
 
 def with_lookup(name: str, table: DataFrame, on: dict[str, str]):
     """Entity rows + struct column `name`: the dimension row whose `on` source columns equal the
-    entity columns (NULL when there is none). One row per key: the row count never changes."""
+    entity columns (NULL when there is none). One row per key: the row count never changes.
+    Dimension tables are small: broadcast, the entity rows are not shuffled."""
 
     def apply(df: DataFrame) -> DataFrame:
         dim = table.transform(latest_per_key(list(on.values())))
         right = dim.select(*[_c(src).alias(ent) for ent, src in on.items()],
                            F.struct(*[_c(c) for c in _value_columns(table)]).alias(name))
-        return df.join(right, on=list(on), how="left").select(*[_c(c) for c in df.columns], _c(name))
+        return df.join(F.broadcast(right), on=list(on), how="left").select(*[_c(c) for c in df.columns], _c(name))
 
     return apply
 
@@ -98,7 +99,8 @@ def with_point_in_time(name: str, table: DataFrame, on: dict[str, str], known_at
             oldest = F.unix_micros(F.col("_t")) - F.lit(int(max_age_hours * 3600 * 1_000_000))
             value = F.when(F.unix_micros(F.col("_latest").getField(KNOWN_AT)) >= oldest, value)
         right = found.select(*[_c(k) for k in keys], F.col("_t").alias(PREDICTION_TIME), value.alias(name))
-        return (df.join(right, on=[*keys, PREDICTION_TIME], how="left")
+        # one row per key and prediction time of the input: small, broadcast to the rows
+        return (df.join(F.broadcast(right), on=[*keys, PREDICTION_TIME], how="left")
                 .select(*[_c(c) for c in df.columns], _c(name)))
 
     return apply
