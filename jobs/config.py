@@ -598,9 +598,27 @@ class UseCase(Strict):
 
     @property
     def feature_set_id(self) -> str:
-        """A fingerprint of the feature definitions: rows of the features table carry it, so a
-        partition computed by other definitions is recomputed and a skew check can compare."""
-        spec = {"entity": self.entity.model_dump(mode="json"), "features": self.features.model_dump(mode="json")}
+        """A fingerprint of what the feature values depend on: the entity, the features section and
+        the columns (types, derived SQL) of the sources they read; descriptions left out. Rows of
+        the features table carry it, so a partition computed by other definitions is recomputed
+        and a skew check can compare training and serving rows."""
+
+        def strip(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: strip(v) for k, v in value.items() if k != "description"}
+            if isinstance(value, list):
+                return [strip(v) for v in value]
+            return value
+
+        fs = self.features
+        used = {self.entity.source, *(lk.source for lk in fs.lookups.values()), *(h.source for h in fs.histories.values())}
+        spec = {
+            "entity": self.entity.model_dump(mode="json"),
+            "features": strip(fs.model_dump(mode="json")),
+            "sources": {name: {"columns": {c: col.model_dump(mode="json") for c, col in src.columns.items()},
+                               "derived": dict(src.derived)}
+                        for name, src in sorted(self.sources.items()) if name in used},
+        }
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -94,18 +94,16 @@ def test_rerun_recomputes_only_the_as_of_and_changes_nothing(built, spark, lakes
     before.unpersist()
 
 
-def test_changed_definitions_recompute_the_whole_window(built, spark, lakescore_home, flights_files):
+def test_days_to_compute_are_the_missing_and_the_stale_ones(built, spark, lakescore_home, flights_files):
     ctx, _ = built
-    other = _ctx(lakescore_home, flights_files, {"tables": {"features": "features_v2"}})
-    features_job.run(other)
-    columns = other.cfg.model_dump(mode="json", by_alias=True)["features"]["columns"]
-    columns[0]["min_count"] = 7
-    changed = _ctx(lakescore_home, flights_files, {"tables": {"features": "features_v2"},
-                                                    "features": {"columns": columns}})
-    assert changed.cfg.feature_set_id != other.cfg.feature_set_id
-    assert features_job.run(changed)["days"] == 15
-    stored = spark.table(f"{SCHEMA}.features_v2").select("feature_set").distinct().collect()
-    assert [r.feature_set for r in stored] == [changed.cfg.feature_set_id]
+    other = _ctx(lakescore_home, flights_files, {"tables": {"features": "features_days"}})
+    current = other.cfg.feature_set_id
+    d = [date(2013, 11, 27 + i) for i in range(4)] + [AS_OF]      # 27, 28, 29, 30 November, 1 December
+    assert features_job.missing_days(other, d[0], AS_OF) == d     # no table yet: every day
+    spark.createDataFrame([(d[0], current), (d[1], "older"), (d[2], current), (d[2], "older"), (AS_OF, current)],
+                          "as_of date, feature_set string").write.format("delta").saveAsTable(f"{SCHEMA}.features_days")
+    # 27 Nov is current; 28 Nov stale, 29 Nov partly stale, 30 Nov missing; the as-of always
+    assert features_job.missing_days(other, d[0], AS_OF) == [d[1], d[2], d[3], AS_OF]
 
 
 def test_leakage_guard_stops_the_stage_before_it_writes(built, spark, lakescore_home, flights_files, monkeypatch):

@@ -108,11 +108,18 @@ def test_feature_section_errors_name_the_key(data, edit, message):
         parse_config(data)
 
 
-def test_the_feature_set_id_follows_the_definitions(data):
+def test_the_feature_set_id_follows_what_the_values_depend_on(data):
     before = parse_config(data).feature_set_id
     assert parse_config(yaml.safe_load(FLIGHTS_YML.read_text())).feature_set_id == before
-    data["features"]["columns"][0]["min_count"] = 5
-    assert parse_config(data).feature_set_id != before
+    data["features"]["columns"][0]["description"] = "reworded"
+    data["features"]["lookups"]["plane"]["description"] = "reworded"
+    assert parse_config(data).feature_set_id == before            # words do not change values
+    changed = yaml.safe_load(FLIGHTS_YML.read_text())
+    changed["features"]["columns"][0]["min_count"] = 5
+    assert parse_config(changed).feature_set_id != before
+    derived = yaml.safe_load(FLIGHTS_YML.read_text())
+    derived["sources"]["flights"]["derived"]["sched_dep_ts"] = "time_hour"
+    assert parse_config(derived).feature_set_id != before
 
 
 def test_second_use_case_declares_a_history():

@@ -121,7 +121,7 @@ def test_apply_step_dispatches_and_refuses_unknown(spark):
 finite_or_special = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(values=st.lists(finite_or_special, min_size=1, max_size=20),
        bounds=st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)).map(sorted))
 def test_property_clipped_values_lie_within_their_bounds(spark, values, bounds):

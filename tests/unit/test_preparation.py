@@ -158,7 +158,7 @@ serving_values = st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_i
 quantiles = st.tuples(st.sampled_from([0.0, 0.01, 0.1]), st.sampled_from([0.9, 0.99, 1.0]))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(train=training, serve=serving_values, q=quantiles, impute=st.sampled_from(["median", "mean"]))
 def test_property_every_scaled_value_lies_in_the_unit_interval(spark, train, serve, q, impute):
     model = MinMaxClipScaler(inputCols=["x"], outputCols=["s"], lowerQuantiles=[q[0]], upperQuantiles=[q[1]],
