@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from jobs.config import ConfigError, load_config
+from jobs.feature_docs import features_app
 
 STAGES = ["ingest", "features", "train", "promote", "score", "monitor"]
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(features_app, name="features")
 
 StageName = Enum("StageName", {s: s for s in [*STAGES, "all"]}, type=str)  # type: ignore[misc]
 

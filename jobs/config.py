@@ -8,7 +8,11 @@ SQL (schema, table and column names) are checked here and quoted where they are 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,8 +23,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
+
+from transforms.sql_refs import column_references
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -126,6 +133,12 @@ class Entity(Strict):
         "[as-of 00:00, as-of + horizon_days) in `timezone`",
     )
     filter: SqlExpr | None = Field(None, description="optional SQL filter on catalog entities")
+    known_after_event: list[Identifier] = Field(
+        default_factory=list,
+        description="columns of the entity row known only after the event (its outcome): never "
+        "features. Columns the label's `expr` reads, and derived columns computed from any of "
+        "them, are added automatically",
+    )
 
 
 class Label(Strict):
@@ -135,15 +148,196 @@ class Label(Strict):
     known_at: SqlExpr = Field(description="SQL timestamp: when the label becomes known")
 
 
+# ------------------------------------------------------------------------------ features
+# When a feature's value becomes known, relative to the prediction time (all three are known
+# at or before it; anything later is refused):
+#   static           reference data as loaded (dimension tables)
+#   catalog          the entity row's own columns known before the event (e.g. the schedule)
+#   prediction_time  values as they stood at the prediction time (point-in-time lookups,
+#                    windowed history, the as-of itself)
+KnownAt = Literal["static", "catalog", "prediction_time"]
+KNOWN_AT_ORDER: dict[str, int] = {"static": 0, "catalog": 1, "prediction_time": 2}
+AS_OF_COLUMNS = ("as_of", "prediction_time")
+FEATURE_SET = "feature_set"
+DatePartName = Literal["hour", "minute_of_day", "day_of_week", "day_of_month", "day_of_year",
+                       "week_of_year", "month", "year"]
+STEP_OPS = ("date_part", "cyclic", "log", "clip", "buckets")
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(value)
+    except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/New_York)") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
+class Step(Strict):
+    """One stateless transform computed in the features stage (materialised in `features`):
+    exactly one of the operations, with its parameters."""
+
+    date_part: DatePartName | None = Field(
+        None, description="part of a timestamp in `timezone` (default entity.timezone); "
+        "day_of_week: 1 = Monday .. 7 = Sunday")
+    timezone: TimeZone | None = Field(None, description="only with date_part")
+    cyclic: Literal["sin", "cos"] | None = Field(None, description="sin/cos(2 pi x / period)")
+    period: float | None = Field(None, gt=0, description="only with cyclic, e.g. 24 for an hour")
+    log: float | None = Field(None, description="ln(x + log): 1 is log1p; NULL when x + log <= 0")
+    clip: tuple[float | None, float | None] | None = Field(
+        None, description="fixed bounds [low, high] (either may be null)")
+    buckets: list[float] | None = Field(
+        None, description="increasing boundaries b1 < ... < bn -> bucket 0 (x < b1) .. n (x >= bn)")
+
+    @model_validator(mode="after")
+    def _one_operation(self) -> Step:
+        ops = [op for op in STEP_OPS if getattr(self, op) is not None]
+        if len(ops) != 1:
+            raise ValueError(f"a step is exactly one of {list(STEP_OPS)}, got {ops or 'none'}")
+        if self.timezone is not None and self.date_part is None:
+            raise ValueError("timezone goes with date_part")
+        if (self.period is not None) != (self.cyclic is not None):
+            raise ValueError("cyclic needs period (and period goes with cyclic)")
+        if self.clip is not None:
+            lo, hi = self.clip
+            if lo is None and hi is None:
+                raise ValueError("clip needs at least one bound")
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"clip: low {lo} is above high {hi}")
+        if self.buckets is not None:
+            b = self.buckets
+            if not b or any(x >= y for x, y in zip(b, b[1:])):
+                raise ValueError("buckets: boundaries must be strictly increasing and not empty")
+        return self
+
+    @property
+    def op(self) -> str:
+        return next(op for op in STEP_OPS if getattr(self, op) is not None)
+
+    def params(self, default_timezone: str) -> dict[str, Any]:
+        """The operation's parameters, for transforms.feature_steps.apply_step."""
+        op = self.op
+        if op == "date_part":
+            return {"part": self.date_part, "timezone": self.timezone or default_timezone}
+        if op == "cyclic":
+            return {"fn": self.cyclic, "period": self.period}
+        if op == "log":
+            return {"offset": self.log}
+        if op == "clip":
+            return {"low": self.clip[0], "high": self.clip[1]}
+        return {"boundaries": list(self.buckets)}
+
+
 class Feature(Strict):
     name: Identifier
     kind: Literal["numeric", "categorical"]
-    expr: SqlExpr | None = Field(None, description="SQL over the entity row; default: the column `name`")
+    expr: SqlExpr | None = Field(
+        None, description="SQL over the entity row, `as_of`, `prediction_time` and the lookups "
+        "and histories (as `<name>.<column>`); default: the column `name`")
+    steps: list[Step] = Field(default_factory=list, description="stateless transforms, in order")
+    known_at: KnownAt | None = Field(
+        None, description="when the value becomes known (static, catalog, prediction_time); checked "
+        "against what `expr` reads; default: derived from it")
     description: str = ""
+    in_model: bool = Field(True, description="false: materialised (for slices, monitoring) but not a model input")
+    # Fitted inside the model on the training rows (numeric values are always scaled into [0, 1]):
+    impute: Literal["median", "mean"] | None = Field(None, description="numeric: fill for NULL (default median)")
+    clip_quantiles: tuple[float, float] | None = Field(
+        None, description="numeric: clip to these training quantiles before scaling (default: training min/max)")
+    min_count: int | None = Field(None, ge=1, description="categorical: rarer training values share the "
+                                  "`other` bucket with unseen ones (default 1)")
+    max_categories: int | None = Field(None, ge=1, description="categorical: keep the most frequent (default 100)")
 
     @property
     def sql(self) -> str:
         return self.expr or self.name
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> Feature:
+        wrong = {"numeric": ["min_count", "max_categories"],
+                 "categorical": ["impute", "clip_quantiles"]}[self.kind]
+        bad = [k for k in wrong if getattr(self, k) is not None]
+        if bad:
+            raise ValueError(f"{bad} do not apply to a {self.kind} feature")
+        if self.clip_quantiles is not None:
+            lo, hi = self.clip_quantiles
+            if not 0.0 <= lo < hi <= 1.0:
+                raise ValueError(f"clip_quantiles: need 0 <= low < high <= 1, got {list(self.clip_quantiles)}")
+        return self
+
+
+class Lookup(Strict):
+    """A table joined to each entity row: a dimension (static), or, with `known_at`, a
+    point-in-time lookup of the latest record known at or before the prediction time."""
+
+    source: Identifier = Field(description="a source under `sources`")
+    keys: dict[Identifier, Identifier] = Field(min_length=1, description="entity column: source column")
+    known_at: SqlExpr | None = Field(
+        None, description="SQL timestamp over the source row: when a record becomes known; set for "
+        "time-stamped tables (point in time), omit for dimensions")
+    max_age_hours: float | None = Field(None, gt=0, description="point in time: older records count as missing")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _age_needs_time(self) -> Lookup:
+        if self.max_age_hours is not None and self.known_at is None:
+            raise ValueError("max_age_hours goes with known_at (a point-in-time lookup)")
+        return self
+
+    @property
+    def point_in_time(self) -> bool:
+        return self.known_at is not None
+
+
+class Aggregate(Strict):
+    agg: Literal["count", "sum", "mean", "min", "max"]
+    value: SqlExpr | None = Field(None, description="SQL over the source row (count: optional, counts non-NULL)")
+    prior_weight: float | None = Field(
+        None, ge=0, description="mean only: shrink toward the mean over all groups with this many pseudo-events")
+
+    @model_validator(mode="after")
+    def _value(self) -> Aggregate:
+        if self.value is None and self.agg != "count":
+            raise ValueError(f"agg {self.agg} needs value")
+        if self.prior_weight is not None and self.agg != "mean":
+            raise ValueError("prior_weight goes with agg mean")
+        return self
+
+
+class History(Strict):
+    """Aggregates over the past events of a group (a route, a carrier), per as-of: the events
+    of the `window_days` days before the as-of whose values were known before its prediction time."""
+
+    source: Identifier = Field(description="a source under `sources`: the past events")
+    by: dict[Identifier, Identifier] = Field(
+        default_factory=dict, description="entity column: source column (empty: every event)")
+    event_time: SqlExpr = Field(description="SQL timestamp over the source row: its day places it in the window")
+    known_at: SqlExpr = Field(description="SQL timestamp over the source row: when its values are known")
+    window_days: int = Field(ge=1)
+    where: SqlExpr | None = Field(None, description="optional SQL filter on the events")
+    aggregates: dict[Identifier, Aggregate] = Field(min_length=1)
+    description: str = ""
+
+
+class FeatureSet(Strict):
+    lookups: dict[Identifier, Lookup] = Field(default_factory=dict)
+    histories: dict[Identifier, History] = Field(default_factory=dict)
+    columns: list[Feature] = Field(min_length=1, description="the features, one column each")
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """What a feature's expression reads, as found at config load."""
+
+    entity_columns: tuple[str, ...]
+    lookups: tuple[str, ...]          # dimension lookups
+    timed: tuple[str, ...]            # point-in-time lookups and histories (carry a source time)
+    as_of: bool                       # reads as_of / prediction_time
+    known_at: str                     # derived: the latest of its inputs
 
 
 # --------------------------------------------------------------------------- train/model
@@ -201,7 +395,8 @@ class UseCase(Strict):
     sources: dict[Identifier, Source] = Field(min_length=1)
     entity: Entity
     label: Label
-    features: list[Feature] = Field(min_length=1)
+    features: FeatureSet = Field(description="lookups, histories and the feature columns; a plain "
+                                 "list is short for {columns: <list>}")
     slices: list[Identifier] = Field(default_factory=list)
     split: Split
     train: Train
@@ -223,7 +418,7 @@ class UseCase(Strict):
             missing = [c for c in cols if c not in known]
             if missing:
                 raise ValueError(f"{field}: {missing} not a column of source {self.entity.source!r}")
-        names = [f.name for f in self.features]
+        names = self.feature_names
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"features: duplicate names {dupes}")
@@ -243,6 +438,62 @@ class UseCase(Strict):
                 raise ValueError(f"metric {key!r} is not one of {sorted(allowed)} for a {self.label.kind} label")
         return self
 
+    @field_validator("features", mode="before")
+    @classmethod
+    def _list_is_columns(cls, value: Any) -> Any:
+        return {"columns": value} if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _feature_checks(self) -> UseCase:
+        """Static leakage guard and references of the features section (see README, Features)."""
+        if self.entity.source not in self.sources:
+            return self  # _cross_checks names the problem
+        fs, cols, after = self.features, self.entity_columns, self.after_event_columns
+        for name in self.entity.known_after_event:
+            if name.lower() not in cols:
+                raise ValueError(f"entity.known_after_event: {name!r} is not a column of source {self.entity.source!r}")
+        if self.entity.filter:
+            leaked = sorted(n for q, n in column_references(self.entity.filter) if q is None and n in after)
+            if leaked:
+                raise ValueError(f"entity.filter reads {leaked}, known only after the event: the catalog "
+                                 "must be decidable at the prediction time")
+        reserved = {c.lower() for c in [*self.entity.key, self.entity.event_time, *AS_OF_COLUMNS, FEATURE_SET]}
+        clash = sorted(set(fs.lookups) & set(fs.histories))
+        if clash:
+            raise ValueError(f"features: {clash} name both a lookup and a history")
+        joins: list[tuple[str, str, dict[str, str], str]] = (
+            [(f"features.lookups.{n}", lk.source, lk.keys, "keys") for n, lk in fs.lookups.items()]
+            + [(f"features.histories.{n}", h.source, h.by, "by") for n, h in fs.histories.items()])
+        for where, source, on, key in joins:
+            name = where.rsplit(".", 1)[1]
+            if name.lower() in cols or name.lower() in reserved:
+                raise ValueError(f"{where}: the name {name!r} is already a column of the entity row")
+            if source not in self.sources:
+                raise ValueError(f"{where}.source: {source!r} is not one of sources")
+            src = self.sources[source]
+            src_cols = set(src.columns) | set(src.derived)
+            for entity_col, source_col in on.items():
+                if entity_col.lower() not in cols:
+                    raise ValueError(f"{where}.{key}: {entity_col!r} is not a column of source {self.entity.source!r}")
+                if entity_col.lower() in after:
+                    raise ValueError(f"{where}.{key}: {entity_col!r} is known only after the event")
+                if source_col not in src_cols:
+                    raise ValueError(f"{where}.{key}.{entity_col}: {source_col!r} is not a column of source {source!r}")
+        for i, feature in enumerate(fs.columns):
+            if feature.name.lower() in reserved:
+                raise ValueError(f"features.columns.{i} ({feature.name}): the name is a column the features table "
+                                 "has anyway (key, event time, as_of, prediction_time, feature_set)")
+            try:
+                inputs = self.feature_inputs(feature)
+            except ValueError as exc:
+                raise ValueError(f"features.columns.{i}: {exc}") from None
+            declared = feature.known_at
+            if declared and KNOWN_AT_ORDER[declared] < KNOWN_AT_ORDER[inputs.known_at]:
+                reads = [*inputs.timed, *(["as_of"] if inputs.as_of else []), *inputs.entity_columns, *inputs.lookups]
+                raise ValueError(f"features.columns.{i} ({feature.name}): declared known_at {declared} but it reads "
+                                 f"{reads}, known at {inputs.known_at}")
+        return self
+
     # -- helpers used by the jobs ----------------------------------------------------------
     def raw_table(self, source: str) -> str:
         return f"{self.tables.raw_prefix}{source}"
@@ -252,7 +503,123 @@ class UseCase(Strict):
 
     @property
     def feature_names(self) -> list[str]:
-        return [f.name for f in self.features]
+        return [f.name for f in self.features.columns]
+
+    @property
+    def model_features(self) -> list[Feature]:
+        """The features the model takes as inputs."""
+        return [f for f in self.features.columns if f.in_model]
+
+    @property
+    def entity_columns(self) -> dict[str, str]:
+        """Columns of the entity row, lower-cased name -> name."""
+        src = self.sources[self.entity.source]
+        return {c.lower(): c for c in [*src.columns, *src.derived]}
+
+    @cached_property
+    def after_event_columns(self) -> set[str]:
+        """Entity columns known only after the event (lower-cased): declared, read by the
+        label's expression, or derived from one of those."""
+        cols = self.entity_columns
+        protected = {k.lower() for k in self.entity.key} | {self.entity.event_time.lower()}
+        out = {c.lower() for c in self.entity.known_after_event}
+        out |= {n for q, n in column_references(self.label.expr) if q is None and n in cols} - protected
+        derived = {k.lower(): v for k, v in self.sources[self.entity.source].derived.items()}
+        changed = True
+        while changed:
+            changed = False
+            for name, sql in derived.items():
+                if name not in out and name not in protected and any(
+                        q is None and n in out for q, n in column_references(sql)):
+                    out.add(name)
+                    changed = True
+        return out
+
+    def feature_inputs(self, feature: Feature) -> FeatureInputs:
+        """What `feature` reads (entity columns, lookups, histories, the as-of) and the derived
+        known-at; raises ValueError naming the feature for a reference it may not make."""
+        fs, cols, after = self.features, self.entity_columns, self.after_event_columns
+        lookups = {k.lower(): k for k in fs.lookups}
+        histories = {k.lower(): k for k in fs.histories}
+        entity, dims, timed, as_of = set(), set(), set(), False
+        for qualifier, name in sorted(column_references(feature.sql), key=lambda r: (r[0] or "", r[1])):
+            if qualifier is None:
+                if name in after:
+                    raise ValueError(
+                        f"feature {feature.name!r} reads column {cols[name]!r} of {self.entity.source}, known "
+                        "only after the event (entity.known_after_event or the label's inputs): it would leak the label")
+                if name in cols:
+                    entity.add(cols[name])
+                elif name in AS_OF_COLUMNS:
+                    as_of = True
+                elif name in lookups:
+                    (timed if fs.lookups[lookups[name]].point_in_time else dims).add(lookups[name])
+                elif name in histories:
+                    timed.add(histories[name])
+                continue
+            if qualifier in lookups:
+                lk = fs.lookups[lookups[qualifier]]
+                src = self.sources[lk.source]
+                known = {c.lower() for c in [*src.columns, *src.derived]}
+                if name not in known:
+                    raise ValueError(f"feature {feature.name!r} reads {qualifier}.{name}: source "
+                                     f"{lk.source!r} has no column {name!r}")
+                (timed if lk.point_in_time else dims).add(lookups[qualifier])
+            elif qualifier in histories:
+                h = fs.histories[histories[qualifier]]
+                if name not in {a.lower() for a in h.aggregates}:
+                    raise ValueError(f"feature {feature.name!r} reads {qualifier}.{name}: history "
+                                     f"{histories[qualifier]!r} has no aggregate {name!r} (has {sorted(h.aggregates)})")
+                timed.add(histories[qualifier])
+            else:
+                raise ValueError(f"feature {feature.name!r} reads {qualifier}.{name}: {qualifier!r} is not a "
+                                 "lookup or history (features.lookups, features.histories)")
+        if timed or as_of:
+            level = "prediction_time"
+        elif entity:
+            level = "catalog"
+        else:
+            level = "static"
+        return FeatureInputs(tuple(sorted(entity)), tuple(sorted(dims)), tuple(sorted(timed)), as_of, level)
+
+    @property
+    def feature_entity_columns(self) -> list[str]:
+        """Entity columns the features stage needs: key, event time, the columns features read
+        and the lookup and history keys (in the source's order)."""
+        fs = self.features
+        wanted = {c.lower() for c in [*self.entity.key, self.entity.event_time]}
+        wanted |= {c.lower() for f in fs.columns for c in self.feature_inputs(f).entity_columns}
+        wanted |= {c.lower() for lk in fs.lookups.values() for c in lk.keys}
+        wanted |= {c.lower() for h in fs.histories.values() for c in h.by}
+        return [c for low, c in self.entity_columns.items() if low in wanted]
+
+    def feature_known_at(self, feature: Feature) -> str:
+        return feature.known_at or self.feature_inputs(feature).known_at
+
+    @property
+    def feature_set_id(self) -> str:
+        """A fingerprint of what the feature values depend on: the entity, the features section and
+        the columns (types, derived SQL) of the sources they read; descriptions left out. Rows of
+        the features table carry it, so a partition computed by other definitions is recomputed
+        and a skew check can compare training and serving rows."""
+
+        def strip(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: strip(v) for k, v in value.items() if k != "description"}
+            if isinstance(value, list):
+                return [strip(v) for v in value]
+            return value
+
+        fs = self.features
+        used = {self.entity.source, *(lk.source for lk in fs.lookups.values()), *(h.source for h in fs.histories.values())}
+        spec = {
+            "entity": self.entity.model_dump(mode="json"),
+            "features": strip(fs.model_dump(mode="json")),
+            "sources": {name: {"columns": {c: col.model_dump(mode="json") for c, col in src.columns.items()},
+                               "derived": dict(src.derived)}
+                        for name, src in sorted(self.sources.items()) if name in used},
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
 _METRICS = {
@@ -276,13 +643,13 @@ def _deep_merge(base: dict, override: dict) -> dict:
 def _describe(error: ValidationError, path: str) -> str:
     lines = []
     for e in error.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif e["type"] == "missing":
             msg = "required key is missing"
-        lines.append(f"{key}: {msg}")
+        lines.append(f"{key}: {msg}" if key else msg)  # a cross-check names its keys itself
     head = f"{path}: invalid config: {lines[0]}"
     rest = [f"  also {line}" for line in lines[1:]]
     return "\n".join([head, *rest])

@@ -20,12 +20,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs import registry
+from jobs.config import Feature
 from jobs.features import window_first_day
 from jobs.runtime import Context
 from transforms.asof import AS_OF, day_start, prediction_time
+from transforms.features import FEATURE_SET
 from transforms.labels import LABEL_KNOWN_AT, labels
 from transforms.metrics import quality_metrics
-from transforms.modeling import build_pipeline
+from transforms.modeling import build_pipeline, fitted_preparation
 from transforms.predictions import model_output
 from transforms.split import SPLIT, assign_split
 
@@ -56,6 +58,24 @@ def training_frame(ctx: Context, as_of: date, versions: dict[str, int] | None = 
             .transform(assign_split(cfg.entity.key, cfg.split.test_fraction, cfg.split.salt)))
 
 
+def preparation_options(feature: Feature) -> dict:
+    """A feature's fitted-preparation settings, as transforms.modeling.build_pipeline takes them."""
+    return {"impute": feature.impute, "clip_quantiles": feature.clip_quantiles,
+            "min_count": feature.min_count, "max_categories": feature.max_categories}
+
+
+def preparation_params(prepared: dict[str, dict]) -> dict[str, object]:
+    """MLflow params for the fitted preparation: clip bounds and fill of each numeric feature,
+    the number of categories of each categorical one (the full values are in the JSON artifact)."""
+    out: dict[str, object] = {}
+    for name, p in prepared.items():
+        if p["kind"] == "numeric":
+            out.update({f"prep.{name}.min": p["min"], f"prep.{name}.max": p["max"], f"prep.{name}.fill": p["fill"]})
+        else:
+            out[f"prep.{name}.categories"] = len(p["categories"])
+    return out
+
+
 def _signature(df: DataFrame, features: list[str]) -> ModelSignature:
     types = dict(df.dtypes)
     inputs = [ColSpec(_MLFLOW_TYPES.get(types[f], "string"), f) for f in features]
@@ -78,20 +98,29 @@ def run(ctx: Context) -> dict:
     data = (frame.repartition(cfg.train.partitions, *cfg.entity.key)
             .sortWithinPartitions(*cfg.entity.key, AS_OF).cache())
     try:
-        counts = {r[SPLIT]: r["n"] for r in data.groupBy(SPLIT).agg(F.count(F.lit(1)).alias("n")).collect()}
+        stale = (F.col(FEATURE_SET) != F.lit(cfg.feature_set_id)) if FEATURE_SET in data.columns else F.lit(True)
+        summary = data.groupBy(SPLIT).agg(F.count(F.lit(1)).alias("n"),
+                                          F.sum(F.when(stale, 1).otherwise(0)).alias("stale")).collect()
+        counts = {r[SPLIT]: r["n"] for r in summary}
         n_train, n_test = counts.get("train", 0), counts.get("test", 0)
+        if any(r["stale"] for r in summary):
+            raise TrainError(f"table {store.display(cfg.tables.features)}: {sum(r['stale'] for r in summary)} training "
+                             f"rows were computed by other feature definitions than feature set "
+                             f"{cfg.feature_set_id}: run the features stage for {ctx.as_of} first")
         if n_train < cfg.train.min_rows or n_test == 0:
             raise TrainError(f"table {store.display(cfg.tables.features)}: {n_train} training and {n_test} test "
                              f"rows with labels before {ctx.as_of}; train.min_rows is {cfg.train.min_rows}")
-        numeric = [f.name for f in cfg.features if f.kind == "numeric"]
-        categorical = [f.name for f in cfg.features if f.kind == "categorical"]
-        pipeline = build_pipeline(numeric, categorical, cfg.label.name, cfg.model.algorithm,
-                                  cfg.model.params, cfg.train.seed)
+        inputs = cfg.model_features
+        pipeline = build_pipeline([f.name for f in inputs if f.kind == "numeric"],
+                                  [f.name for f in inputs if f.kind == "categorical"],
+                                  cfg.label.name, cfg.model.algorithm, cfg.model.params, cfg.train.seed,
+                                  options={f.name: preparation_options(f) for f in inputs})
         train, test = data.where(F.col(SPLIT) == "train"), data.where(F.col(SPLIT) == "test")
         model = pipeline.fit(train)
         test_metrics = evaluate(ctx, model, test)
         train_metrics = evaluate(ctx, model, train)
-        signature = _signature(data, cfg.feature_names)
+        signature = _signature(data, [f.name for f in inputs])
+        prepared = fitted_preparation(model)
     finally:
         data.unpersist()
     cutoff = prediction_time(ctx.as_of, cfg.entity.timezone)  # labels known before it
@@ -101,9 +130,13 @@ def run(ctx: Context) -> dict:
             "window_days": cfg.train.window_days, "seed": cfg.train.seed,
             "partitions": cfg.train.partitions, "test_fraction": cfg.split.test_fraction,
             "split_salt": cfg.split.salt, "algorithm": cfg.model.algorithm, "label": cfg.label.name,
-            "features": json.dumps(cfg.feature_names),
+            "features": json.dumps([f.name for f in cfg.model_features]),
+            "feature_set": cfg.feature_set_id,
             **{f"model.{k}": v for k, v in cfg.model.params.items()},
+            **preparation_params(prepared),
         })
+        # every fitted preparation value (clip bounds, fill values, category vocabularies)
+        mlflow.log_dict(prepared, "feature_preparation.json")
         mlflow.set_tags({"lakescore.use_case": cfg.name,
                          "lakescore.input_versions": json.dumps(store.versions_read, sort_keys=True)})
         mlflow.log_metrics({"train_rows": n_train, "test_rows": n_test,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
 from jobs.cli import STAGES, run_stages
@@ -61,3 +64,18 @@ def test_rerun_is_idempotent_and_training_reproducible(e2e, spark):
     assert second["ingest"]["flights"]["rows_in"] == 0  # the landed batch was not processed twice
     assert spark.table("e2e_flights.clean_flights").count() == first["ingest"]["flights"]["rows_in"]
     before.unpersist()
+
+
+def test_training_logs_the_fitted_preparation_and_feature_set(e2e, tmp_path):
+    ctx, results = e2e
+    client = MlflowClient()
+    run = client.get_run(results["train"]["run_id"])
+    params = run.data.params
+    assert params["feature_set"] == ctx.cfg.feature_set_id
+    assert json.loads(params["features"]) == [f.name for f in ctx.cfg.model_features]
+    assert float(params["prep.distance.min"]) < float(params["prep.distance.max"])
+    path = client.download_artifacts(run.info.run_id, "feature_preparation.json", str(tmp_path))
+    prepared = json.loads(Path(path).read_text())
+    assert set(prepared) == {f.name for f in ctx.cfg.model_features}
+    assert "UA" in prepared["carrier"]["categories"] and prepared["carrier"]["slots"][-2:] == ["__missing__", "__other__"]
+    assert prepared["plane_age"]["clip_quantiles"] == [0.0, 0.99]

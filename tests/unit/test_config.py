@@ -55,7 +55,7 @@ def test_identifiers_are_checked_before_they_reach_sql(data):
     (lambda d: d["entity"].update(event_time="departure"), "entity.event_time"),
     (lambda d: d["model"].update(algorithm="linear_regression"), "does not fit label.kind 'binary'"),
     (lambda d: d["gate"].update(floors={"rmse": 3}), "metric 'rmse' is not one of"),
-    (lambda d: d["features"].append({"name": "carrier", "kind": "numeric"}), "duplicate names \\['carrier'\\]"),
+    (lambda d: d["features"]["columns"].append({"name": "carrier", "kind": "numeric"}), "duplicate names \\['carrier'\\]"),
 ])
 def test_cross_checks(data, edit, message):
     edit(data)

@@ -1,9 +1,8 @@
 from datetime import datetime
 
-from chispa import assert_column_equality, assert_df_equality
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.features import feature_columns
 from transforms.labels import labels
 from transforms.split import assign_split, hash_fraction
 
@@ -36,11 +35,3 @@ def test_labels_only_known_before_cutoff(spark):
     expected = spark.createDataFrame([("a", 1.0, datetime(2013, 1, 1, 10)), ("b", 0.0, datetime(2013, 1, 1, 23))],
                                      "id string, late double, label_known_at timestamp")
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_feature_columns_evaluates_expressions(spark):
-    df = spark.createDataFrame([("a", "2013-12-01", datetime(2013, 12, 1, 5), datetime(2013, 12, 1, 12), 7, "x")],
-                               "id string, as_of string, prediction_time timestamp, ts timestamp, hour int, c string")
-    out = df.transform(feature_columns(["id"], "ts", [("c", "c"), ("hour_sq", "hour * hour")]))
-    assert out.columns == ["id", "as_of", "prediction_time", "ts", "c", "hour_sq"]
-    assert_column_equality(out.withColumn("e", F.lit(49)), "hour_sq", "e")
