@@ -53,3 +53,13 @@ def flights_files(tmp_path_factory) -> dict:
     from tests.support import write_slice
 
     return write_slice(tmp_path_factory.mktemp("flights_slice"), date(2013, 11, 10), date(2013, 12, 2))
+
+
+@pytest.fixture(scope="session")
+def e2e(spark, lakescore_home, flights_files):
+    """Every stage of the flights use case on the slice, for 2013-12-01, in schema e2e_flights."""
+    from jobs.cli import STAGES, run_stages
+    from tests.support import E2E_AS_OF, context, flights_config
+
+    ctx = context(flights_config(flights_files, "e2e_flights"), E2E_AS_OF, lakescore_home)
+    return ctx, run_stages(ctx, STAGES)

@@ -18,6 +18,7 @@ from jobs.runtime import Context
 
 ROOT = Path(__file__).resolve().parents[1]
 FLIGHTS_YML = ROOT / "conf" / "flights.yml"
+E2E_AS_OF = date(2013, 12, 1)
 
 
 def package_data() -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,7 @@ from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
 from jobs.cli import STAGES, run_stages
-from tests.support import context, flights_config
-
-AS_OF = date(2013, 12, 1)
-
-
-@pytest.fixture(scope="module")
-def e2e(spark, lakescore_home, flights_files):
-    cfg = flights_config(flights_files, "e2e_flights")
-    ctx = context(cfg, AS_OF, lakescore_home)
-    results = run_stages(ctx, STAGES)
-    return ctx, results
+from tests.support import E2E_AS_OF as AS_OF
 
 
 def test_every_catalog_entity_gets_one_prediction(e2e, spark):
