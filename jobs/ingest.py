@@ -331,8 +331,7 @@ def _data_quality(ctx: Context, plan: Plan, src: Source, now: datetime) -> DataF
     for f in plan.findings:
         anomalies[f["batch_id"]].append((f["kind"], f["column"], f["value"], f["threshold"], f["detail"], f["policy"]))
     rows = [(*r, plan.previous[r["batch_id"]], plan.counts[r["batch_id"]][1], plan.counts[r["batch_id"]][2],
-             sorted(anomalies[r["batch_id"]], key=lambda a: (a[0], a[1] or "")))
-            for r in plan.profile]
+             anomalies[r["batch_id"]]) for r in plan.profile]
     frame = ctx.spark.createDataFrame(rows, contracts.PROFILE_SCHEMA + ", previous_rows array<bigint>, "
                                       "rows_clean bigint, rows_quarantined bigint, anomalies " + contracts.ANOMALY_TYPE)
     return frame.transform(contracts.data_quality_rows(

@@ -349,12 +349,12 @@ def data_quality_rows(*, source: str, as_of: date, processed_at: datetime, refer
                       contract_hash: str):
     """Batch rows -> `data_quality` rows. The input is the profile plus `previous_rows`,
     `rows_clean`, `rows_quarantined` (as written) and `anomalies` (the batch's findings with
-    their policy)."""
+    their policy; sorted by kind and column here)."""
 
     def apply(df: DataFrame) -> DataFrame:
         rows_in = F.col("rows_in")
         null_rates = F.transform_values("present", lambda k, v: F.when(rows_in > 0, 1 - v / rows_in))
-        anomalies = F.coalesce(F.col("anomalies"), F.array().cast(ANOMALY_TYPE)).cast(ANOMALY_TYPE)
+        anomalies = F.array_sort(F.coalesce(F.col("anomalies"), F.array().cast(ANOMALY_TYPE)).cast(ANOMALY_TYPE))
         return df.transform(with_volume).transform(with_freshness(reference)).select(
             F.lit(source).alias("source"),
             F.col("batch_id").cast("string"),
