@@ -118,8 +118,8 @@ def profile(columns: Iterable[str], *, batch: str = "_batch_id", landed: str | N
 
     `batch_id`, `landed_at` (earliest `landed`), `rows_in`, `rows_flagged` (rows quarantined by
     a row rule), `present` (map column -> rows with a typed value), `new_values` (map undeclared
-    column -> rows with a value), `newest_event_at` (latest `freshness` value among the rows not
-    quarantined), `failures` (code, column, rows, example: the rows that failed each row rule).
+    column -> rows with a value), `newest_event_at` (latest `freshness` value: among the rows not
+    quarantined for a declared column, among all rows for metadata such as `_landed_at`), `failures` (code, column, rows, example: the rows that failed each row rule).
 
     Two passes over the rows: one aggregate, and one over the exploded reasons (the failing
     rows only).
@@ -134,8 +134,12 @@ def profile(columns: Iterable[str], *, batch: str = "_batch_id", landed: str | N
         ]) if new_columns else F.create_map().cast("map<string,bigint>")
         landed_at = F.min(col(landed)).cast("timestamp") if landed and landed in df.columns \
             else F.lit(None).cast("timestamp")
-        newest = F.max(F.when(~F.col(QUARANTINED), col(freshness))).cast("timestamp") \
-            if freshness and freshness in df.columns else F.lit(None).cast("timestamp")
+        if not freshness or freshness not in df.columns:
+            newest = F.lit(None).cast("timestamp")
+        elif freshness in columns:  # data: a quarantined row's time is not to be trusted
+            newest = F.max(F.when(~F.col(QUARANTINED), col(freshness))).cast("timestamp")
+        else:  # metadata such as _landed_at: every row landed
+            newest = F.max(col(freshness)).cast("timestamp")
         main = df.groupBy(col(batch).alias("batch_id")).agg(
             landed_at.alias("landed_at"),
             F.count(F.lit(1)).alias("rows_in"),
@@ -435,7 +439,8 @@ def domain_values(columns: Iterable[str], null_tokens: Iterable[str] = ()):
 def _round_out(lo: float, hi: float, integer: bool) -> tuple[float, float]:
     if integer:
         return float(math.floor(lo)), float(math.ceil(hi))
-    return math.floor(lo * 100) / 100, math.ceil(hi * 100) / 100
+    # round() first: 13.05 * 100 is 1305.0000000000002 in floating point
+    return math.floor(round(lo * 100, 6)) / 100, math.ceil(round(hi * 100, 6)) / 100
 
 
 def suggest_column(stats: Mapping[str, Any], *, margin: float = 0.1, max_domain_size: int = 50,
