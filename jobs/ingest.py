@@ -384,7 +384,8 @@ def write(ctx: Context, plans: list[Plan]) -> dict:
             log.info("clean %s: %s", p.source, summary[p.source])
     found = [(p.source, f) for p in plans for f in p.findings]
     scopes = [f"({p.alert_scope})" for p in plans if p.alert_scope]
-    if scopes:
+    # A run that processed nothing and found nothing does not create the alerts table.
+    if scopes and (active or found or store.exists(cfg.tables.alerts)):
         frames = [alert_rows.from_findings(
                       ctx.spark.createDataFrame([[f[c] for c in FINDING_FIELDS] for f in p.findings], FINDINGS_WITH_POLICY),
                       stage=STAGE, source=p.source, as_of=ctx.as_of, created_at=now)

@@ -190,6 +190,14 @@ def original_values(columns: list[str]) -> Column:
     return F.create_map(*pairs) if pairs else F.create_map().cast("map<string,string>")
 
 
+def row_hash(columns: list[str]) -> Column:
+    """A 64-bit hash of the text of `columns`. Each value is preceded by its NULL flag: Spark's
+    hash skips NULLs, so ("x", NULL) and (NULL, "x") would otherwise hash alike."""
+    if not columns:
+        return F.lit(0).cast("long")
+    return F.xxhash64(*[x for c in columns for x in (col(c).isNull(), col(c).cast("string"))])
+
+
 def nulls_from_tokens(columns: list[str], tokens: list[str]):
     """Raw text tokens that mean NULL (e.g. ``NA``) become NULL in the named columns."""
 
@@ -271,7 +279,7 @@ def validate(columns: Mapping[str, Any], null_tokens: list[str], keep: Iterable[
         with_original = df.withColumns({
             ORIGINAL: original_values(raw_columns),
             # identifies exact copies (same text in every column) for the key-uniqueness rule
-            ROW_HASH: F.xxhash64(*[col(c).cast("string") for c in raw_columns]) if raw_columns else F.lit(0),
+            ROW_HASH: row_hash(raw_columns),
         })
         normalized = with_original.transform(nulls_from_tokens(list(columns), null_tokens))
         typed, rules = typed_rules(columns, present=raw_columns)

@@ -222,3 +222,9 @@ def test_tolerated_duplicates_stay_clean(spark):
     out = _keyed(spark, [("1", "a", "b1", "t"), ("1", "b", "b1", "t")]).transform(
         cleaning.flag_duplicate_keys(["id"], tolerated=[("duplicate_key", "id")]))
     assert len(_dupes(out)) == 2 and cleaning.clean_rows(out).count() == 2
+
+
+def test_row_hash_tells_where_the_nulls_are(spark):
+    df = spark.createDataFrame([("x", None), (None, "x"), ("x", None)], "a string, b string")
+    hashes = [r["h"] for r in df.select(cleaning.row_hash(["a", "b"]).alias("h")).collect()]
+    assert hashes[0] == hashes[2] != hashes[1]
