@@ -22,7 +22,7 @@ import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 from importlib import util as importlib_util
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -241,8 +241,11 @@ def check_source(ctx: Context, source: str, src: Source, history: History | None
         # (evaluated with the other sources' in `run`, in one query).
         plan = Plan(source, [], alert_scope=(
             f"source = '{source}' AND batch_id IS NULL AND as_of = DATE'{ctx.as_of_str}'"))
-        if src.freshness is not None and history.newest_event_at is not None:
-            frame = spark.createDataFrame([(None, history.newest_event_at)], "batch_id string, newest_event_at timestamp")
+        newest = history.newest_event_at
+        # Only a source that may be stale needs the query (the usual re-run has fresh sources).
+        if src.freshness is not None and newest is not None and \
+                as_of_start(ctx) - newest > timedelta(hours=src.freshness.max_age_hours):
+            frame = spark.createDataFrame([(None, newest)], "batch_id string, newest_event_at timestamp")
             plan.stale = contracts.with_policies(frame.transform(contracts.with_freshness(as_of_start(ctx))).transform(
                 contracts.findings(contracts.stale_source(src.freshness.column, src.freshness.max_age_hours))),
                 policies).withColumn("source", F.lit(source))
