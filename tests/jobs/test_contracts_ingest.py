@@ -291,3 +291,21 @@ def test_contract_infer_prints_a_contract_that_validates(spark, home, tmp_path):
     missing = CliRunner().invoke(app, ["contract", "infer", "-c", str(path), "-s", "orders"])
     assert missing.exit_code == 1
     assert "table test_contracts.raw_orders does not exist and sources.orders.landing is not set" in missing.output
+
+
+def test_contract_infer_reads_the_landing_file_and_writes_nothing(spark, home, tmp_path):
+    csv = tmp_path / "events.csv"
+    csv.write_text("id,kind,amount,code,at\n1,a,NA,AB1,2024-01-01T10:00:00Z\n2,b,3.5,AB2,2024-01-01T11:00:00Z\n"
+                   "3,a,4,AB3,2024-01-01T12:00:00Z\n4,a,5,AB4,2024-01-01T13:00:00Z\n")
+    data = copy.deepcopy(CONFIG)
+    data["sources"]["events"]["landing"] = {"path": str(csv)}
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["contract", "infer", "-c", str(path), "-s", "events", "--max-domain-size", "3"])
+    assert result.exit_code == 0, result.output
+    assert f"inferred from the landing file {csv} (4 rows)" in result.stdout
+    src = suggested_source(result.stdout)
+    assert src.landing.path == str(csv)
+    assert src.columns["amount"].type == "double" and src.columns["amount"].nullable is True
+    assert src.columns["kind"].domain == ["a", "b"] and src.columns["code"].domain is None  # 4 distinct > 3
+    assert not spark.catalog.tableExists(f"{SCHEMA}.raw_events")
