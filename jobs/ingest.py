@@ -152,10 +152,9 @@ def contract_hash(src: Source) -> str:
 
 
 def as_of_start(ctx: Context) -> datetime:
-    """The as-of's start (00:00 in entity.timezone) as a UTC timestamp: freshness is measured
+    """The as-of's start, 00:00 in entity.timezone (an aware datetime): freshness is measured
     against it."""
-    local = datetime.combine(ctx.as_of, time(0), tzinfo=ZoneInfo(ctx.cfg.entity.timezone))
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime.combine(ctx.as_of, time(0), tzinfo=ZoneInfo(ctx.cfg.entity.timezone))
 
 
 @dataclass
@@ -243,8 +242,9 @@ def check_source(ctx: Context, source: str, src: Source, history: History | None
             f"source = '{source}' AND batch_id IS NULL AND as_of = DATE'{ctx.as_of_str}'"))
         newest = history.newest_event_at
         # Only a source that may be stale needs the query (the usual re-run has fresh sources).
+        # (PySpark gives timestamps as naive datetimes in local time: astimezone reads them so.)
         if src.freshness is not None and newest is not None and \
-                as_of_start(ctx) - newest > timedelta(hours=src.freshness.max_age_hours):
+                as_of_start(ctx) - newest.astimezone(timezone.utc) > timedelta(hours=src.freshness.max_age_hours):
             frame = spark.createDataFrame([(None, newest)], "batch_id string, newest_event_at timestamp")
             plan.stale = contracts.with_policies(frame.transform(contracts.with_freshness(as_of_start(ctx))).transform(
                 contracts.findings(contracts.stale_source(src.freshness.column, src.freshness.max_age_hours))),

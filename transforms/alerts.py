@@ -57,5 +57,5 @@ def from_findings(findings: DataFrame, *, stage: str, source: str, as_of: date,
         detail.alias("detail"),
         F.lit(source).alias("source"),
         F.col("batch_id").cast("string").alias("batch_id"),
-        F.lit(created_at.isoformat(sep=" ")).cast("timestamp").alias("created_at"),
+        F.lit(created_at).cast("timestamp").alias("created_at"),
     )

@@ -28,7 +28,7 @@ number of rows).
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame
@@ -74,8 +74,11 @@ ANOMALY_TYPE = ("array<struct<kind:string,column:string,value:double,threshold:d
 
 
 def _ts(value: datetime) -> Column:
-    """A timestamp literal in the session time zone (UTC in lakescore)."""
-    return F.lit(value.isoformat(sep=" ")).cast("timestamp")
+    """A timestamp literal for an instant: an aware datetime as such (whatever the session time
+    zone), a naive one in the Python process's local time (as PySpark converts datetimes)."""
+    if value.tzinfo is not None:
+        return F.lit(value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")).cast("timestamp")
+    return F.lit(value).cast("timestamp")
 
 
 def _fmt(value: Column, digits: int = 4) -> Column:
@@ -198,8 +201,9 @@ def with_volume(df: DataFrame) -> DataFrame:
 
 
 def with_freshness(reference: datetime):
-    """Add `freshness_hours`: the age of `newest_event_at` at `reference` (the as-of's start);
-    negative when the batch holds events after the as-of (a backfill)."""
+    """Add `freshness_hours`: the age of `newest_event_at` at `reference` (the as-of's start:
+    an aware datetime, or a naive one in local time); negative when the batch holds events
+    after the as-of (a backfill)."""
 
     def apply(df: DataFrame) -> DataFrame:
         age = (F.unix_timestamp(_ts(reference)) - F.unix_timestamp("newest_event_at")) / 3600.0
