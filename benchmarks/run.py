@@ -1,6 +1,7 @@
 """Benchmark: every stage of a use case on its full data, in a fresh local home.
 
-    .venv/bin/python benchmarks/run.py [--config conf/flights.yml] [--as-of 2013-12-01] [--repeat-score 3]
+    .venv/bin/python benchmarks/run.py [--config conf/flights.yml] [--as-of 2013-12-01] [--repeat 2]
+    .venv/bin/python benchmarks/run.py --stages ingest     # one stage (here: landing + contracts)
 
 Prints a table of stage wall times and writes benchmarks/results/<config>-<timestamp>.json.
 Not part of the test suite: tests never time anything.
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "conf" / "flights.yml"))
     parser.add_argument("--as-of", default="2013-12-01")
     parser.add_argument("--repeat", type=int, default=2, help="re-runs of the whole flow after the first")
+    parser.add_argument("--stages", default="all", help="comma-separated stages to time, in order (default: all)")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lakescore-bench-"))
@@ -43,11 +45,15 @@ def main() -> None:
     session_s = time.perf_counter() - started
     cfg = load_config(args.config)
     ctx = Context(cfg=cfg, as_of=date.fromisoformat(args.as_of), home=home)
+    stages = STAGES if args.stages == "all" else [s.strip() for s in args.stages.split(",")]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        parser.error(f"--stages: unknown {unknown} (stages: {', '.join(STAGES)})")
 
     runs = []
     for attempt in range(1 + args.repeat):
         timings = {}
-        for stage in STAGES:
+        for stage in stages:
             t = time.perf_counter()
             result = run_stages(ctx, [stage])[stage]
             timings[stage] = round(time.perf_counter() - t, 2)
@@ -58,7 +64,8 @@ def main() -> None:
         print(f"run {attempt + 1}: " + ", ".join(f"{k} {v}" for k, v in timings.items()), flush=True)
 
     rows = {t: spark.table(f"{cfg.storage.schema_name}.{t}").count()
-            for t in ("clean_" + cfg.entity.source, "features", "predictions")}
+            for t in ("clean_" + cfg.entity.source, "features", "predictions")
+            if spark.catalog.tableExists(f"{cfg.storage.schema_name}.{t}")}
     report = {
         "when": datetime.now().isoformat(timespec="seconds"), "config": args.config, "as_of": args.as_of,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -70,7 +77,7 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nsession start {session_s:.1f}s; rows {rows}")
     print("| stage | first run (s) | re-runs (s) |\n|---|---|---|")
-    for stage in STAGES:
+    for stage in stages:
         print(f"| {stage} | {runs[0][stage]} | {', '.join(str(r[stage]) for r in runs[1:])} |")
     print(f"\nwrote {out}", file=sys.stderr)
 

@@ -232,6 +232,35 @@ class _limited:
             yield row
 
 
+contract_app = typer.Typer(
+    help="Data contracts: the schema and rules a source's raw data must satisfy (sources.<name> in "
+    "the config).", no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command("infer")
+def contract_infer(
+    config: ConfigOpt,
+    source: Annotated[str, typer.Option("--source", "-s", help="source name: reads raw_<source>, or its landing file")],
+    sample_rows: Annotated[int, typer.Option(help="infer from a random sample of this many rows (0: all)")] = 0,
+    max_domain_size: Annotated[int, typer.Option(help="largest number of distinct strings given a domain")] = 50,
+    target: TargetOpt = None,
+) -> None:
+    """Print a draft contract inferred from a source's raw data, to review and paste under
+    sources.<source> (types, required columns, domains, ranges). Writes nothing."""
+    _setup_logging()
+    logging.getLogger("lakescore").setLevel(logging.WARNING)
+    try:
+        from jobs.contract import infer
+        from jobs.ingest import IngestError
+
+        ctx = _context(config, date.today(), target)
+        text = infer(ctx, source, sample_rows=sample_rows, max_domain_size=max_domain_size)
+    except (ConfigError, IngestError, LookupError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(text, nl=False)
+
+
 @app.command("spark-defaults")
 def spark_defaults() -> None:
     """Write Delta's package into pyspark's spark-defaults.conf, so `spark-submit jobs/<stage>.py`

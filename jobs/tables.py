@@ -126,13 +126,15 @@ class TableStore:
         return self._log_write(table, started, f"{mode}" + (f" where {replace_where}" if replace_where else ""))
 
     def merge(self, df: DataFrame, table: str, keys: list[str], *, partition_by: Iterable[str] = ()) -> int:
-        """Upsert by key: rows whose keys exist are updated, others inserted."""
+        """Upsert by key: rows whose keys exist are updated, others inserted (new columns are
+        added to the table, as `write` does with mergeSchema)."""
         if not self.exists(table):
             return self.write(df, table, mode="overwrite", partition_by=partition_by)
         started = time.perf_counter()
         cond = " AND ".join(f"t.{quote(k)} <=> s.{quote(k)}" for k in keys)
         (DeltaTable.forName(self.spark, self.name(table)).alias("t")
-         .merge(df.alias("s"), cond).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+         .merge(df.alias("s"), cond).withSchemaEvolution()
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
         return self._log_write(table, started, f"merge on {', '.join(keys)}")
 
     def create_view(self, view: str, select_sql: str) -> None:

@@ -120,6 +120,13 @@ def test_the_feature_set_id_follows_what_the_values_depend_on(data):
     derived = yaml.safe_load(FLIGHTS_YML.read_text())
     derived["sources"]["flights"]["derived"]["sched_dep_ts"] = "time_hour"
     assert parse_config(derived).feature_set_id != before
+    contract = yaml.safe_load(FLIGHTS_YML.read_text())  # contract rules decide rows, not values
+    contract["sources"]["flights"]["columns"]["carrier"]["domain"].append("ZZ")
+    contract["sources"]["flights"]["columns"]["flight"]["max"] = 99999
+    assert parse_config(contract).feature_set_id == before
+    typed = yaml.safe_load(FLIGHTS_YML.read_text())
+    typed["sources"]["flights"]["columns"]["flight"]["type"] = "bigint"
+    assert parse_config(typed).feature_set_id != before
 
 
 def test_second_use_case_declares_a_history():
