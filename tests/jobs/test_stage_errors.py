@@ -8,7 +8,7 @@ import pytest
 
 from jobs import promote, registry, score
 from jobs.cli import run_stages
-from tests.support import context, flights_config
+from tests.support import E2E_AS_OF, context, flights_config
 
 
 def test_score_without_champion_names_the_model(spark, lakescore_home, flights_files):
@@ -21,10 +21,14 @@ def test_score_without_champion_names_the_model(spark, lakescore_home, flights_f
         promote.run(ctx)
 
 
-def test_gate_rejects_a_challenger_below_its_floor(spark, lakescore_home, flights_files):
-    cfg = flights_config(flights_files, "test_gate", {"gate": {"floors": {"auc": 0.99}}, "train": {"window_days": 7}})
-    ctx = context(cfg, date(2013, 11, 28), lakescore_home)
-    results = run_stages(ctx, ["ingest", "features", "train", "promote"])
+def test_gate_rejects_a_challenger_below_its_floor(spark, lakescore_home, flights_files, e2e):
+    # Start from the end-to-end run's features and flights (shallow clones: no data copied).
+    cfg = flights_config(flights_files, "test_gate", {"gate": {"floors": {"auc": 0.99}}})
+    spark.sql("CREATE SCHEMA IF NOT EXISTS test_gate")
+    for table in (cfg.tables.features, "clean_flights"):
+        spark.sql(f"CREATE OR REPLACE TABLE test_gate.{table} SHALLOW CLONE e2e_flights.{table}")
+    ctx = context(cfg, E2E_AS_OF, lakescore_home)
+    results = run_stages(ctx, ["train", "promote"])
     assert results["promote"]["decision"] == "rejected"
     assert registry.by_alias(ctx, registry.CHAMPION) is None
     rows = {r.check: r for r in spark.table("test_gate.model_validations").collect()}
