@@ -39,8 +39,9 @@ def spark(lakescore_home):
     if os.environ.get("LAKESCORE_TEST_CODEGEN") != "1":
         # The suite runs hundreds of small queries: compiling each plan (whole-stage codegen,
         # Janino) costs more than evaluating it. Interpreted evaluation, with the gate test
-        # reusing the end-to-end tables, took the suite from 13m28s to 9m51s on 2 cores; `make demo` (in .ci/run too) runs the compiled path on
-        # the full data, and LAKESCORE_TEST_CODEGEN=1 runs the suite compiled.
+        # reusing the end-to-end tables, took the suite from 13m28s to 9m51s on 2 cores.
+        # `make demo` (in .ci/run too) runs the compiled path on the full data, and
+        # LAKESCORE_TEST_CODEGEN=1 runs the suite compiled.
         conf["spark.sql.codegen.wholeStage"] = "false"
         conf["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
     builder = SparkSession.builder
