@@ -12,23 +12,10 @@ leaves exactly the alerts of one run. An alert that is written again keeps its f
 
 from __future__ import annotations
 
-import logging
-import time
-
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 
 from jobs.runtime import Context
-from transforms.alerts import ALERT_COLUMNS, ALERT_SCHEMA
-
-log = logging.getLogger("lakescore.alerts")
-
-
-def ensure_table(ctx: Context) -> None:
-    """Create the (empty) alerts table if it does not exist, so that it can always be queried."""
-    store, table = ctx.tables, ctx.cfg.tables.alerts
-    if not store.exists(table):
-        store.write(store.spark.createDataFrame([], ALERT_SCHEMA), table, mode="overwrite")
+from transforms.alerts import ALERT_COLUMNS
 
 
 def write(ctx: Context, alerts: DataFrame, scope: str, *, empty: bool | None = None) -> int:
@@ -39,16 +26,7 @@ def write(ctx: Context, alerts: DataFrame, scope: str, *, empty: bool | None = N
     caller knows it (saves a query)."""
     store, table = ctx.tables, ctx.cfg.tables.alerts
     alerts = alerts.select(*ALERT_COLUMNS)
-    if not store.exists(table):
-        return store.write(alerts, table, mode="overwrite")
-    target = store.spark.table(store.display(table))
-    if (alerts.isEmpty() if empty is None else empty) and target.where(scope).isEmpty():
+    if store.exists(table) and (alerts.isEmpty() if empty is None else empty) \
+            and store.spark.table(store.display(table)).where(scope).isEmpty():
         return 0
-    started = time.perf_counter()
-    (DeltaTable.forName(store.spark, store.name(table)).alias("t")
-     .merge(alerts.alias("s"), "t.alert_id = s.alert_id")
-     .whenMatchedUpdate(set={c: f"s.`{c}`" for c in ALERT_COLUMNS if c != "created_at"})
-     .whenNotMatchedInsertAll()
-     .whenNotMatchedBySourceDelete(condition=scope)
-     .execute())
-    return store._log_write(table, started, f"merge on alert_id, replacing {scope}")
+    return store.merge(alerts, table, ["alert_id"], keep=["created_at"], delete_where=scope)

@@ -22,6 +22,8 @@ log = logging.getLogger("lakescore.registry")
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+
 def pip_requirements() -> list[str]:
     """Written with the model: explicit requirements avoid MLflow's slow inference (DESIGN.md)."""
     return [f"{pkg}=={metadata.version(pkg)}" for pkg in ("pyspark", "mlflow")]

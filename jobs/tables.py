@@ -125,17 +125,27 @@ class TableStore:
         writer.saveAsTable(self.display(table))
         return self._log_write(table, started, f"{mode}" + (f" where {replace_where}" if replace_where else ""))
 
-    def merge(self, df: DataFrame, table: str, keys: list[str], *, partition_by: Iterable[str] = ()) -> int:
+    def merge(self, df: DataFrame, table: str, keys: list[str], *, partition_by: Iterable[str] = (),
+              keep: Iterable[str] = (), delete_where: str | None = None) -> int:
         """Upsert by key: rows whose keys exist are updated, others inserted (new columns are
-        added to the table, as `write` does with mergeSchema)."""
+        added to the table, as `write` does with mergeSchema). A matched row keeps its `keep`
+        columns (e.g. when it was first written); with `delete_where`, the table's rows matching
+        it that `df` does not hold are deleted (`df` replaces that scope)."""
         if not self.exists(table):
             return self.write(df, table, mode="overwrite", partition_by=partition_by)
         started = time.perf_counter()
         cond = " AND ".join(f"t.{quote(k)} <=> s.{quote(k)}" for k in keys)
-        (DeltaTable.forName(self.spark, self.name(table)).alias("t")
-         .merge(df.alias("s"), cond).withSchemaEvolution()
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-        return self._log_write(table, started, f"merge on {', '.join(keys)}")
+        keep = set(keep)
+        merge = DeltaTable.forName(self.spark, self.name(table)).alias("t").merge(df.alias("s"), cond) \
+            .withSchemaEvolution()
+        merge = merge.whenMatchedUpdate(set={c: f"s.{quote(c)}" for c in df.columns if c not in keep}) \
+            if keep else merge.whenMatchedUpdateAll()
+        merge = merge.whenNotMatchedInsertAll()
+        if delete_where:
+            merge = merge.whenNotMatchedBySourceDelete(condition=delete_where)
+        merge.execute()
+        return self._log_write(table, started, f"merge on {', '.join(keys)}"
+                               + (f", replacing {delete_where}" if delete_where else ""))
 
     def create_view(self, view: str, select_sql: str) -> None:
         self.ensure_schema()

@@ -68,6 +68,32 @@ def flights_data(files: dict[str, Path], schema: str, overrides: dict[str, Any] 
     return _deep_merge(data, overrides or {})
 
 
+# A tiny use case over an `events` source (id, kind, at, ...) for ingest tests: only the
+# sources differ between them; the model sections are the minimum a config needs.
+EVENT_CONTRACT = {
+    "id": {"type": "int", "nullable": False},
+    "kind": {"type": "string", "domain": ["a", "b", "c"]},
+    "amount": {"type": "double", "min": 0, "max": 100},
+    "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]$"},
+    "at": {"type": "timestamp", "nullable": False},
+}
+
+
+def events_use_case(name: str, schema: str, sources: dict[str, Any], label: str = "amount > 1") -> dict:
+    return {
+        "name": name,
+        "storage": {"schema": schema},
+        "sources": sources,
+        "entity": {"source": "events", "key": ["id"], "event_time": "at"},
+        "label": {"name": "y", "kind": "binary", "expr": label, "known_at": "at"},
+        "features": [{"name": "kind", "kind": "categorical"}],
+        "split": {"test_fraction": 0.5, "salt": "s"},
+        "train": {"window_days": 3, "seed": 1},
+        "model": {"name": name, "algorithm": "logistic_regression", "primary_metric": "auc"},
+        "mlflow": {"experiment": name},
+    }
+
+
 def flights_config(files: dict[str, Path], schema: str, overrides: dict[str, Any] | None = None) -> UseCase:
     return parse_config(flights_data(files, schema, overrides), source="tests")
 

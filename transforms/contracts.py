@@ -122,7 +122,8 @@ def profile(columns: Iterable[str], *, batch: str = "_batch_id", landed: str | N
     `batch_id`, `landed_at` (earliest `landed`), `rows_in`, `rows_flagged` (rows quarantined by
     a row rule), `present` (map column -> rows with a typed value), `new_values` (map undeclared
     column -> rows with a value), `newest_event_at` (latest `freshness` value: among the rows not
-    quarantined for a declared column, among all rows for metadata such as `_landed_at`), `failures` (code, column, rows, example: the rows that failed each row rule).
+    quarantined for a declared column, among all rows for metadata such as `_landed_at`),
+    `failures` (code, column, rows, example: the rows that failed each row rule).
 
     Two passes over the rows: one aggregate, and one over the exploded reasons (the failing
     rows only).
@@ -224,12 +225,12 @@ def _finding(kind: Column | str, column: Column | str | None, value: Column, thr
                     detail.cast("string").alias("detail"))
 
 
-def _when(condition: Column, finding: Column) -> Column:
-    return F.when(F.coalesce(condition, F.lit(False)), F.array(finding)).otherwise(F.array().cast(f"array<{FINDING_STRUCT}>"))
-
-
 def _none() -> Column:
     return F.array().cast(f"array<{FINDING_STRUCT}>")
+
+
+def _when(condition: Column, finding: Column) -> Column:
+    return F.when(F.coalesce(condition, F.lit(False)), F.array(finding)).otherwise(_none())
 
 
 def _all(parts: list[Column]) -> Column:
@@ -391,6 +392,12 @@ def data_quality_rows(*, source: str, as_of: date, processed_at: datetime, refer
 CANDIDATE_TYPES = ("int", "bigint", "double", "boolean", "date", "timestamp")
 
 
+def _value_text(column: str, null_tokens: list[str]) -> Column:
+    """A raw column's trimmed text, NULL for a null token."""
+    text = F.trim(col(column).cast("string"))
+    return F.when(~text.isin(null_tokens), text) if null_tokens else text
+
+
 def infer_stats(columns: Iterable[str], null_tokens: Iterable[str] = ()):
     """Raw text columns -> one row per column with what type inference needs (one pass):
     `column, rows, present, max_length, fails_<type>` (values that do not cast to each
@@ -402,8 +409,7 @@ def infer_stats(columns: Iterable[str], null_tokens: Iterable[str] = ()):
     def apply(df: DataFrame) -> DataFrame:
         stats = []
         for c in columns:
-            text = F.trim(col(c).cast("string"))
-            value = F.when(~text.isin(tokens), text) if tokens else text
+            value = _value_text(c, tokens)
             fails = {t: F.count(F.when(value.isNotNull() & value.try_cast(t).isNull(), 1)) for t in CANDIDATE_TYPES}
             number = value.try_cast("double")
             stats.append(F.struct(
@@ -430,12 +436,7 @@ def domain_values(columns: Iterable[str], null_tokens: Iterable[str] = ()):
     tokens = list(null_tokens)
 
     def apply(df: DataFrame) -> DataFrame:
-        def values(c: str) -> Column:
-            text = F.trim(col(c).cast("string"))
-            value = F.when(~text.isin(tokens), text) if tokens else text
-            return F.array_sort(F.collect_set(value)).alias(c)
-
-        return df.agg(*[values(c) for c in columns])
+        return df.agg(*[F.array_sort(F.collect_set(_value_text(c, tokens))).alias(c) for c in columns])
 
     return apply
 

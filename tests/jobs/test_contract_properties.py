@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from jobs import ingest
 from jobs.config import parse_config
 from jobs.runtime import Context
+from tests.support import EVENT_CONTRACT, events_use_case
 from transforms import cleaning, contracts
 
 TRANSFORM_EXAMPLES = 30
@@ -213,30 +214,13 @@ def test_transforms_reconcile_and_explain_every_row(spark):
 
 # --------------------------------------------------------------------- through the job
 SCHEMA = "test_contract_properties"
-CONFIG = {
-    "name": "properties",
-    "storage": {"schema": SCHEMA},
-    "sources": {"events": {
-        "null_values": ["NA"],
-        "key": ["id"],
-        "columns": {
-            "id": {"type": "int", "nullable": False},
-            "kind": {"type": "string", "domain": ["a", "b", "c"]},
-            "amount": {"type": "double", "min": 0, "max": 100},
-            "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]$"},
-            "at": {"type": "timestamp", "nullable": False},
-        },
-        "volume": None,
-        "policies": {"missing_column": "warn"},
-    }},
-    "entity": {"source": "events", "key": ["id"], "event_time": "at"},
-    "label": {"name": "y", "kind": "binary", "expr": "amount > 1", "known_at": "at"},
-    "features": [{"name": "kind", "kind": "categorical"}],
-    "split": {"test_fraction": 0.5, "salt": "s"},
-    "train": {"window_days": 3, "seed": 1},
-    "model": {"name": "properties", "algorithm": "logistic_regression", "primary_metric": "auc"},
-    "mlflow": {"experiment": "properties"},
-}
+CONFIG = events_use_case("properties", SCHEMA, {"events": {
+    "null_values": ["NA"],
+    "key": ["id"],
+    "columns": EVENT_CONTRACT,
+    "volume": None,
+    "policies": {"missing_column": "warn"},
+}})
 TABLES = ["clean_events", "quarantine", "data_quality", "alerts"]
 
 

@@ -16,41 +16,25 @@ from jobs.cli import app
 from jobs.config import _deep_merge, parse_config
 from jobs.contract import suggested_source
 from jobs.runtime import Context
+from tests.support import EVENT_CONTRACT, events_use_case
 
 SCHEMA = "test_contracts"
-CONFIG = {
-    "name": "contracts",
-    "storage": {"schema": SCHEMA},
-    "sources": {
-        # shops first: when events fails, shops was already checked, and must not be written
-        "shops": {
-            "key": ["shop"],
-            "columns": {"shop": {"type": "string", "nullable": False},
-                        "region": {"type": "string", "domain": ["north", "south"]}},
-            "freshness": {"column": "_landed_at", "max_age_hours": 24},
-        },
-        "events": {
-            "null_values": ["NA"],
-            "key": ["id"],
-            "columns": {
-                "id": {"type": "int", "nullable": False},
-                "kind": {"type": "string", "domain": ["a", "b", "c"]},
-                "amount": {"type": "double", "min": 0, "max": 100},
-                "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]$"},
-                "at": {"type": "timestamp", "nullable": False},
-            },
-            "freshness": {"column": "at", "max_age_hours": 48},
-            "volume": {"history_batches": 3, "min_ratio": 0.5, "max_ratio": 2.0},
-        },
+CONFIG = events_use_case("contracts", SCHEMA, {
+    # shops first: when events fails, shops was already checked, and must not be written
+    "shops": {
+        "key": ["shop"],
+        "columns": {"shop": {"type": "string", "nullable": False},
+                    "region": {"type": "string", "domain": ["north", "south"]}},
+        "freshness": {"column": "_landed_at", "max_age_hours": 24},
     },
-    "entity": {"source": "events", "key": ["id"], "event_time": "at"},
-    "label": {"name": "y", "kind": "binary", "expr": "amount > 1", "known_at": "at"},
-    "features": [{"name": "kind", "kind": "categorical"}],
-    "split": {"test_fraction": 0.5, "salt": "s"},
-    "train": {"window_days": 3, "seed": 1},
-    "model": {"name": "contracts", "algorithm": "logistic_regression", "primary_metric": "auc"},
-    "mlflow": {"experiment": "contracts"},
-}
+    "events": {
+        "null_values": ["NA"],
+        "key": ["id"],
+        "columns": EVENT_CONTRACT,
+        "freshness": {"column": "at", "max_age_hours": 48},
+        "volume": {"history_batches": 3, "min_ratio": 0.5, "max_ratio": 2.0},
+    },
+})
 EVENTS = "id string, kind string, amount string, code string, at string"
 TABLES = ["raw_shops", "raw_events", "clean_shops", "clean_events", "quarantine", "data_quality", "alerts"]
 AS_OF = date(2024, 1, 2)

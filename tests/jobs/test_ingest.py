@@ -10,25 +10,15 @@ from pyspark.sql import functions as F
 from jobs import ingest
 from jobs.config import parse_config
 from jobs.runtime import Context
+from tests.support import events_use_case
 
-CONFIG = {
-    "name": "tiny",
-    "storage": {"schema": "test_ingest"},
-    "sources": {"events": {
-        "null_values": ["NA"],
-        "key": ["id"],
-        "columns": {"id": {"type": "int", "nullable": False}, "kind": {"type": "string"},
-                    "value": {"type": "double"}, "at": {"type": "timestamp", "nullable": False}},
-        "derived": {"value_x2": "value * 2"},
-    }},
-    "entity": {"source": "events", "key": ["id"], "event_time": "at"},
-    "label": {"name": "y", "kind": "binary", "expr": "value > 1", "known_at": "at"},
-    "features": [{"name": "kind", "kind": "categorical"}],
-    "split": {"test_fraction": 0.5, "salt": "s"},
-    "train": {"window_days": 3, "seed": 1},
-    "model": {"name": "tiny", "algorithm": "logistic_regression", "primary_metric": "auc"},
-    "mlflow": {"experiment": "tiny"},
-}
+CONFIG = events_use_case("tiny", "test_ingest", {"events": {
+    "null_values": ["NA"],
+    "key": ["id"],
+    "columns": {"id": {"type": "int", "nullable": False}, "kind": {"type": "string"},
+                "value": {"type": "double"}, "at": {"type": "timestamp", "nullable": False}},
+    "derived": {"value_x2": "value * 2"},
+}}, label="value > 1")
 RAW = "id string, kind string, value string, at string, _batch_id string"
 
 
