@@ -34,12 +34,12 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="lakescore-bench-"))
     os.environ["LAKESCORE_HOME"] = str(home)
-    from jobs.cli import STAGES, _setup_logging, run_stages
-    from jobs.config import load_config
-    from jobs.runtime import Context, get_spark
+    from jobs.pipeline import STAGES, run_stages
+    from lakescore.config import load_config
+    from lakescore.runtime import Context, get_spark
+    from lakescore.stage import setup_logging
 
-    _setup_logging()
-    logging.getLogger("lakescore").setLevel(logging.WARNING)
+    setup_logging(logging.WARNING)
     started = time.perf_counter()
     spark = get_spark(home)
     session_s = time.perf_counter() - started

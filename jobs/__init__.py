@@ -1,1 +1,1 @@
-"""lakescore's stages, CLI and the runtime they share (I/O and orchestration only)."""
+"""What a scheduler runs: one module per stage (`run(ctx)`), and `pipeline`, their order."""

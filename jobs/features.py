@@ -20,24 +20,22 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.config import UseCase
-from jobs.runtime import Context
-from jobs.tables import dates_predicate
-from transforms.asof import AS_OF, PREDICTION_TIME, catalog_spine
-from transforms.feature_joins import Agg, with_history, with_lookup, with_point_in_time
-from transforms.features import FEATURE_SET, TYPES, FeatureDef, FeatureExpressionError, drop_after_event, feature_columns
-from transforms.leakage import SOURCE_TIME_PREFIX, point_in_time_violations
+from lakescore.config import UseCase
+from lakescore.errors import StageError
+from lakescore.runtime import Context
+from lakescore.training_data import window_first_day
+from transforms.columns import AS_OF, FEATURE_SET, PREDICTION_TIME
+from transforms.features.asof import catalog_spine
+from transforms.features.compute import TYPES, FeatureDef, FeatureExpressionError, drop_after_event, feature_columns
+from transforms.features.joins import Agg, with_history, with_lookup, with_point_in_time
+from transforms.features.leakage import SOURCE_TIME_PREFIX, point_in_time_violations
+from transforms.sqltext import col, dates_predicate
 
 log = logging.getLogger("lakescore.features")
 
 
-class FeatureError(RuntimeError):
+class FeatureError(StageError):
     pass
-
-
-def window_first_day(ctx: Context, as_of: date) -> date:
-    """First as-of of the training window that ends before `as_of`."""
-    return as_of - timedelta(days=ctx.cfg.train.window_days)
 
 
 def missing_days(ctx: Context, first: date, last: date) -> list[date]:
@@ -88,7 +86,7 @@ def build(ctx: Context, days: list[date]) -> DataFrame:
         rows = rows.where(F.expr(entity.filter))
     # only the columns features need travel through the joins (and none known after the event)
     rows = rows.transform(drop_after_event(cfg.after_event_columns)).select(
-        *[F.col(f"`{c}`") for c in cfg.feature_entity_columns], F.col(AS_OF), F.col(PREDICTION_TIME))
+        *[col(c) for c in cfg.feature_entity_columns], F.col(AS_OF), F.col(PREDICTION_TIME))
     for name, lk in fs.lookups.items():
         table = store.read(cfg.clean_table(lk.source), count=False)
         if lk.point_in_time:
@@ -108,7 +106,7 @@ def build(ctx: Context, days: list[date]) -> DataFrame:
 
 def run(ctx: Context) -> dict:
     cfg, store = ctx.cfg, ctx.tables
-    first = window_first_day(ctx, ctx.as_of)
+    first = window_first_day(cfg, ctx.as_of)
     days = missing_days(ctx, first, ctx.as_of)
     features = build(ctx, days).cache()
     try:
@@ -130,6 +128,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from jobs.cli import stage_main
+    from lakescore.stage import stage_main
 
-    stage_main("features")
+    stage_main("features", run)

@@ -20,79 +20,41 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
-from importlib import util as importlib_util
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs import alerts as alerts_table
-from jobs.config import COLUMN_KINDS, DATASET_KINDS, DEFAULT_POLICIES, Source
-from jobs.runtime import Context
-from jobs.tables import quote
-from transforms import alerts as alert_rows
-from transforms import cleaning, contracts
+from lakescore import alerts as alerts_table
+from lakescore.config import Source
+from lakescore.errors import StageError
+from lakescore.landing import digest, landing_file, read_landing
+from lakescore.runtime import Context
+from transforms.columns import BATCH_ID, LANDED_AT, RAW_META
+from transforms.contracts import anomalies as contracts
+from transforms.contracts import quality
+from transforms.contracts import rules as cleaning
+from transforms.contracts.kinds import (
+    COLUMN_KINDS,
+    DATASET_KINDS,
+    DEFAULT_POLICIES,
+    FAIL,
+    MISSING_COLUMN,
+    QUARANTINE,
+    WARN,
+)
+from transforms.monitoring import alerts as alert_rows
+from transforms.sqltext import all_of, any_of, eq, in_list
 
 log = logging.getLogger("lakescore.ingest")
 
-BATCH_ID = "_batch_id"
-LANDED_AT = "_landed_at"
-RAW_META = [BATCH_ID, LANDED_AT]
 STAGE = "ingest"
 
 
-class IngestError(RuntimeError):
+class IngestError(StageError):
     pass
-
-
-# ----------------------------------------------------------------------------- landing
-def landing_file(ctx: Context, source: str, src: Source) -> Path:
-    """The CSV file to land: inside a Python package (the demo) or a plain path; a .zip holding
-    one CSV is extracted once into the local home."""
-    landing = src.landing
-    assert landing is not None
-    if landing.package:
-        spec = importlib_util.find_spec(landing.package)
-        if spec is None or not spec.submodule_search_locations:
-            raise IngestError(f"sources.{source}.landing.package: package {landing.package!r} is not installed")
-        path = Path(list(spec.submodule_search_locations)[0]) / landing.path
-    else:
-        path = Path(landing.path)
-    if not path.exists():
-        raise IngestError(f"sources.{source}.landing.path: {path} does not exist")
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            members = [m for m in zf.namelist() if m.endswith(".csv")]
-            if len(members) != 1:
-                raise IngestError(f"sources.{source}.landing.path: {path} must hold exactly one .csv")
-            target = ctx.home / "landing" / source / f"{_digest(path)}-{Path(members[0]).name}"
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(".part")
-                with zf.open(members[0]) as fin, open(tmp, "wb") as fout:
-                    while chunk := fin.read(1 << 20):
-                        fout.write(chunk)
-                tmp.rename(target)
-            return target
-    return path
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def read_landing(ctx: Context, path: Path) -> DataFrame:
-    """A landing file as raw text columns (nothing typed: the contract types them)."""
-    return (ctx.spark.read.option("header", True).option("inferSchema", False)
-            .option("mode", "PERMISSIVE").csv(f"file://{path}"))
 
 
 def land(ctx: Context, source: str, src: Source) -> str | None:
@@ -100,7 +62,7 @@ def land(ctx: Context, source: str, src: Source) -> str | None:
     Returns the new batch id, or None when nothing was landed."""
     store = ctx.tables
     path = landing_file(ctx, source, src)
-    batch_id = f"{source}-{_digest(path)}"
+    batch_id = f"{source}-{digest(path)}"
     raw = ctx.cfg.raw_table(source)
     if store.exists(raw):
         seen = store.spark.table(store.display(raw)).where(F.col(BATCH_ID) == batch_id).limit(1).count()
@@ -128,11 +90,6 @@ def pending_batches(ctx: Context, source: str) -> list[str]:
         done = store.spark.table(store.display(dq)).where(F.col("source") == source).select(F.col("batch_id").alias(BATCH_ID))
         batches = batches.join(done, BATCH_ID, "left_anti")
     return sorted(r[BATCH_ID] for r in batches.collect())
-
-
-def _in_list(column: str, values: list[str]) -> str:
-    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"{quote(column)} IN ({quoted})"
 
 
 def policy_map(src: Source) -> dict[str, str]:
@@ -215,7 +172,7 @@ def _describe(finding, source: str) -> str:
 
 
 def _fail(table: str, source: str, found: list) -> None:
-    fatal = [f for f in found if f["policy"] == "fail"]
+    fatal = [f for f in found if f["policy"] == FAIL]
     if fatal:
         shown = "; ".join(_describe(f, source) for f in fatal)
         raise IngestError(f"table {table}: anomaly with policy fail, nothing was written: {shown}")
@@ -239,7 +196,7 @@ def check_source(ctx: Context, source: str, src: Source, history: History | None
         # No new batch, but the source can still be stale: its newest event is too old now
         # (evaluated with the other sources' in `run`, in one query).
         plan = Plan(source, [], alert_scope=(
-            f"source = '{source}' AND batch_id IS NULL AND as_of = DATE'{ctx.as_of_str}'"))
+            all_of(eq("source", source), eq("batch_id", None), eq("as_of", ctx.as_of))))
         newest = history.newest_event_at
         # Only a source that may be stale needs the query (the usual re-run has fresh sources).
         # (PySpark gives timestamps as naive datetimes in local time: astimezone reads them so.)
@@ -251,23 +208,23 @@ def check_source(ctx: Context, source: str, src: Source, history: History | None
                 policies).withColumn("source", F.lit(source))
         return plan
 
-    raw = store.read(raw_name, where=_in_list(BATCH_ID, batches), count=False)
+    raw = store.read(raw_name, where=in_list(BATCH_ID, batches), count=False)
     meta = [c for c in RAW_META if c in raw.columns]
     missing = [c for c in src.columns if c not in raw.columns]
     new = [c for c in raw.columns if c not in src.columns and c not in meta]
-    fatal_missing = [c for c in missing if src.policy("missing_column", c) == "fail"]
+    fatal_missing = [c for c in missing if src.policy(MISSING_COLUMN, c) == FAIL]
     if fatal_missing:  # schema-level: known without reading a row
         raise IngestError(f"table {table}: missing column(s) {fatal_missing} declared in "
                           f"sources.{source}.columns (anomaly missing_column, policy fail)")
 
     rules = {name: cleaning.ColumnRules.of(spec) for name, spec in src.columns.items()}
     tolerated = [(kind, column) for kind, column in contracts.row_checks(rules, src.key)
-                 if src.policy(kind, column) == "warn"]
+                 if src.policy(kind, column) == WARN]
     rows = raw.transform(cleaning.validate(rules, src.null_values, keep=meta, tolerated=tolerated))
     if src.key:
         existing = None
         if src.key_scope == "table" and store.exists(clean_name):
-            existing = store.read(clean_name, where=f"NOT ({_in_list(BATCH_ID, batches)})", count=False)
+            existing = store.read(clean_name, where=f"NOT ({in_list(BATCH_ID, batches)})", count=False)
         rows = rows.transform(cleaning.flag_duplicate_keys(
             src.key, batch=BATCH_ID, order=[LANDED_AT] if LANDED_AT in meta else [], scope=src.key_scope,
             existing=existing, existing_name=store.display(clean_name), tolerated=tolerated))
@@ -315,7 +272,7 @@ def _check_batches(ctx: Context, plan: Plan, src: Source, table: str, policies: 
     # Dataset-level anomalies whose policy is quarantine send their rows to quarantine.
     extra = [cleaning.Rule(f["kind"], f["column"], contracts.quarantine_rule(
                  f["kind"], f["column"], f["batch_id"], f["detail"], batch=BATCH_ID))
-             for f in plan.findings if f["policy"] == "quarantine" and f["kind"] in DATASET_KINDS]
+             for f in plan.findings if f["policy"] == QUARANTINE and f["kind"] in DATASET_KINDS]
     if extra:
         plan.rows = plan.rows.transform(cleaning.add_reasons(extra))
         counts = plan.rows.groupBy(F.col(BATCH_ID).alias("batch_id")).agg(
@@ -325,7 +282,7 @@ def _check_batches(ctx: Context, plan: Plan, src: Source, table: str, policies: 
         counts = plan.profile
     plan.counts = {r["batch_id"]: (int(r["rows_in"]), int(r["rows_in"]) - int(r["rows_flagged"] or 0),
                                    int(r["rows_flagged"] or 0)) for r in counts}
-    plan.alert_scope = f"source = '{source}' AND {_in_list('batch_id', plan.batches)}"
+    plan.alert_scope = all_of(eq("source", source), in_list("batch_id", plan.batches))
 
 
 # ------------------------------------------------------------------------------ write
@@ -337,7 +294,7 @@ def _data_quality(ctx: Context, plan: Plan, src: Source, now: datetime) -> DataF
              anomalies[r["batch_id"]]) for r in plan.profile]
     frame = ctx.spark.createDataFrame(rows, contracts.PROFILE_SCHEMA + ", previous_rows array<bigint>, "
                                       "rows_clean bigint, rows_quarantined bigint, anomalies " + contracts.ANOMALY_TYPE)
-    return frame.transform(contracts.data_quality_rows(
+    return frame.transform(quality.data_quality_rows(
         source=plan.source, as_of=ctx.as_of, processed_at=now, reference=as_of_start(ctx),
         contract_hash=contract_hash(src)))
 
@@ -363,7 +320,7 @@ def write(ctx: Context, plans: list[Plan]) -> dict:
         # Rows written come from each commit's Delta metrics: the check is on what landed.
         for p in active:
             written = store.write(cleaning.clean_rows(p.rows, cfg.sources[p.source].derived),
-                                  cfg.clean_table(p.source), replace_where=_in_list(BATCH_ID, p.batches))
+                                  cfg.clean_table(p.source), replace_where=in_list(BATCH_ID, p.batches))
             rows_in, expected_clean, expected_q = (sum(c[i] for c in p.counts.values()) for i in range(3))
             if written != expected_clean:
                 raise IngestError(f"table {store.display(cfg.clean_table(p.source))}: reconciliation failed for "
@@ -374,7 +331,7 @@ def write(ctx: Context, plans: list[Plan]) -> dict:
             cleaning.quarantine_rows(p.rows, p.source, carry=[BATCH_ID]).withColumnRenamed(BATCH_ID, "batch_id")
             for p in active]).withColumn("as_of", F.lit(ctx.as_of)).withColumn(
             "quarantined_at", F.lit(now).cast("timestamp"))
-        where = " OR ".join(f"(source = '{p.source}' AND {_in_list('batch_id', p.batches)})" for p in active)
+        where = any_of(*[all_of(eq("source", p.source), in_list("batch_id", p.batches)) for p in active])
         written_q = store.write(quarantine, cfg.tables.quarantine, replace_where=where)
         rows_in = sum(summary[p.source]["rows_in"] for p in active)
         written_clean = sum(summary[p.source]["rows_clean"] for p in active)
@@ -386,14 +343,14 @@ def write(ctx: Context, plans: list[Plan]) -> dict:
         for p in active:
             log.info("clean %s: %s", p.source, summary[p.source])
     found = [(p.source, f) for p in plans for f in p.findings]
-    scopes = [f"({p.alert_scope})" for p in plans if p.alert_scope]
+    scopes = [p.alert_scope for p in plans if p.alert_scope]
     # A run that processed nothing and found nothing does not create the alerts table.
     if scopes and (active or found or store.exists(cfg.tables.alerts)):
         frames = [alert_rows.from_findings(
                       ctx.spark.createDataFrame([[f[c] for c in FINDING_FIELDS] for f in p.findings], FINDINGS_WITH_POLICY),
                       stage=STAGE, source=p.source, as_of=ctx.as_of, created_at=now)
                   for p in plans if p.findings] or [ctx.spark.createDataFrame([], alert_rows.ALERT_SCHEMA)]
-        alerts_table.write(ctx, _union(frames), f"stage = '{STAGE}' AND ({' OR '.join(scopes)})", empty=not found)
+        alerts_table.write(ctx, _union(frames), all_of(eq("stage", STAGE), any_of(*scopes)), empty=not found)
     if active:
         store.merge(_union([_data_quality(ctx, p, cfg.sources[p.source], now) for p in active]),
                     cfg.tables.data_quality, keys=["source", "batch_id"])
@@ -435,6 +392,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from jobs.cli import stage_main
+    from lakescore.stage import stage_main
 
-    stage_main("ingest")
+    stage_main("ingest", run)

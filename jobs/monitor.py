@@ -14,11 +14,24 @@ from datetime import timedelta
 
 from pyspark.sql import functions as F
 
-from jobs.runtime import Context
-from jobs.tables import dates_predicate
-from transforms.asof import AS_OF, day_start
-from transforms.labels import LABEL_KNOWN_AT, labels
-from transforms.metrics import SLICE_KEY, SLICE_VALUE, explode_slices, quality_metrics
+from lakescore.runtime import Context
+from transforms.columns import (
+    AS_OF,
+    GRANULARITY,
+    LABEL_KNOWN_AT,
+    MODEL_ID,
+    MODEL_NAME,
+    MODEL_VERSION,
+    PREDICTION,
+    SCORE,
+    SLICE_KEY,
+    SLICE_VALUE,
+    WINDOW,
+)
+from transforms.features.asof import day_start
+from transforms.modeling.labels import labels
+from transforms.modeling.metrics import explode_slices, quality_metrics
+from transforms.sqltext import dates_predicate
 
 log = logging.getLogger("lakescore.monitor")
 
@@ -34,15 +47,15 @@ def run(ctx: Context) -> dict:
         labels(key, cfg.label.name, cfg.label.expr, cfg.label.known_at)).drop(LABEL_KNOWN_AT)
     joined = (preds.join(slices, on=[*key, AS_OF], how="left")
               .join(lab, on=key, how="left")
-              .withColumn("model_id", F.concat_ws("/", "model_name", "model_version"))
+              .withColumn(MODEL_ID, F.concat_ws("/", MODEL_NAME, MODEL_VERSION))
               .transform(explode_slices(cfg.slices)))
-    groups = [AS_OF, "model_id", SLICE_KEY, SLICE_VALUE]
-    metrics = quality_metrics(joined, groups, cfg.label.kind, cfg.label.name, "score", "prediction")
+    groups = [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE]
+    metrics = quality_metrics(joined, groups, cfg.label.kind, cfg.label.name, SCORE, PREDICTION)
     out = metrics.select(
         F.col(AS_OF),
         F.struct(day_start(F.col(AS_OF), tz).alias("start"),
-                 day_start(F.date_add(F.col(AS_OF), 1), tz).alias("end")).alias("window"),
-        F.lit("1 day").alias("granularity"),
+                 day_start(F.date_add(F.col(AS_OF), 1), tz).alias("end")).alias(WINDOW),
+        F.lit("1 day").alias(GRANULARITY),
         *[c for c in metrics.columns if c != AS_OF],
         F.lit(Context.now()).cast("timestamp").alias("computed_at"),
     )
@@ -52,6 +65,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from jobs.cli import stage_main
+    from lakescore.stage import stage_main
 
-    stage_main("monitor")
+    stage_main("monitor", run)

@@ -19,24 +19,21 @@ from datetime import date
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-from jobs import registry
-from jobs.config import LOWER_IS_BETTER
-from jobs.runtime import Context
-from jobs.train import evaluate, training_frame
-from transforms.asof import AS_OF
-from transforms.predictions import SCORE, model_output
-from transforms.split import SPLIT
+from lakescore import registry
+from lakescore.config import LOWER_IS_BETTER
+from lakescore.errors import StageError
+from lakescore.runtime import Context
+from lakescore.training_data import evaluate, training_frame
+from transforms import schemas
+from transforms.columns import AS_OF, BINARY, PREDICTION, SCORE, SPLIT, TEST
+from transforms.modeling.predictions import model_output
+from transforms.sqltext import all_of, eq
 
 log = logging.getLogger("lakescore.promote")
 
-VALIDATIONS_SCHEMA = (
-    "model_name string, model_version string, as_of date, check string, metric string, "
-    "value double, baseline double, threshold double, passed boolean, reason string, "
-    "decision string, validated_at timestamp"
-)
 
 
-class PromoteError(RuntimeError):
+class PromoteError(StageError):
     pass
 
 
@@ -74,11 +71,11 @@ def infra_check(ctx: Context, ref: registry.ModelRef) -> dict:
     cfg, store = ctx.cfg, ctx.tables
     try:
         model = registry.load(ctx, ref)
-        rows = store.read(cfg.tables.features, where=f"{AS_OF} = DATE'{ctx.as_of}'")
+        rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
         scored = model.transform(rows).transform(model_output(cfg.label.kind))
         stats = scored.agg(
             F.count(F.lit(1)).alias("n"),
-            F.count("prediction").alias("n_pred"),
+            F.count(PREDICTION).alias("n_pred"),
             F.min(SCORE).alias("lo"), F.max(SCORE).alias("hi"),
         ).first()
         n_in = rows.count()
@@ -90,7 +87,7 @@ def infra_check(ctx: Context, ref: registry.ModelRef) -> dict:
         problems.append(f"{stats['n']} outputs for {n_in} rows")
     if stats["n_pred"] != stats["n"]:
         problems.append(f"{stats['n'] - stats['n_pred']} null predictions")
-    if cfg.label.kind == "binary" and stats["n"] and not (0.0 <= stats["lo"] <= stats["hi"] <= 1.0):
+    if cfg.label.kind == BINARY and stats["n"] and not (0.0 <= stats["lo"] <= stats["hi"] <= 1.0):
         problems.append(f"scores outside [0, 1]: {stats['lo']}..{stats['hi']}")
     reason = "; ".join(problems) or f"loaded and scored {n_in} rows of as-of {ctx.as_of}"
     return _check("infra_compatibility", "scored_rows", float(stats["n"]), float(n_in), None, not problems, reason)
@@ -120,10 +117,10 @@ def run(ctx: Context) -> dict:
     primary = cfg.model.primary_metric
     if champion is not None:
         trained_as_of, versions = _run_params(challenger.run_id)
-        test_rows = training_frame(ctx, trained_as_of, versions).where(F.col(SPLIT) == "test").cache()
+        test_rows = training_frame(ctx, trained_as_of, versions).where(F.col(SPLIT) == TEST).cache()
         try:
-            ours = evaluate(ctx, registry.load(ctx, challenger), test_rows)
-            theirs = evaluate(ctx, registry.load(ctx, champion), test_rows)
+            ours = evaluate(cfg, registry.load(ctx, challenger), test_rows)
+            theirs = evaluate(cfg, registry.load(ctx, champion), test_rows)
         finally:
             test_rows.unpersist()
         checks.append(champion_check(primary, ours[primary], theirs[primary], cfg.gate.max_drop_vs_champion))
@@ -134,10 +131,10 @@ def run(ctx: Context) -> dict:
     now = Context.now()
     rows = [(challenger.name, challenger.version, ctx.as_of, c["check"], c["metric"], c["value"], c["baseline"],
              c["threshold"], c["passed"], c["reason"], decision, now) for c in checks]
-    df = store.spark.createDataFrame(rows, VALIDATIONS_SCHEMA)
+    df = store.spark.createDataFrame(rows, schemas.MODEL_VALIDATIONS.struct())
     store.write(df, cfg.tables.model_validations,
-                replace_where=f"model_name = '{challenger.name}' AND model_version = '{challenger.version}' "
-                              f"AND as_of = DATE'{ctx.as_of}'")
+                replace_where=all_of(eq("model_name", challenger.name), eq("model_version", challenger.version),
+                                     eq(AS_OF, ctx.as_of)))
     for c in checks:
         log.info("gate  %-22s %s  %s", c["check"], "pass" if c["passed"] else "FAIL", c["reason"])
     if passed:
@@ -149,6 +146,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from jobs.cli import stage_main
+    from lakescore.stage import stage_main
 
-    stage_main("promote")
+    stage_main("promote", run)

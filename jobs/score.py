@@ -8,25 +8,26 @@ from __future__ import annotations
 
 import logging
 
-from jobs import registry
-from jobs.runtime import Context
-from jobs.tables import quote
-from transforms.asof import AS_OF
-from transforms.predictions import prediction_rows
+from lakescore import registry
+from lakescore.errors import StageError
+from lakescore.runtime import Context
+from transforms.columns import AS_OF, SCORED_AT
+from transforms.modeling.predictions import prediction_rows
+from transforms.sqltext import eq, ident
 
 log = logging.getLogger("lakescore.score")
 
 
-class ScoreError(RuntimeError):
+class ScoreError(StageError):
     pass
 
 
 def latest_view_sql(ctx: Context) -> str:
     store = ctx.tables
-    key = ", ".join(quote(k) for k in ctx.cfg.entity.key)
+    key = ", ".join(ident(k) for k in ctx.cfg.entity.key)
     return (f"SELECT * EXCEPT (_rank) FROM (SELECT *, row_number() OVER (PARTITION BY {key} "
-            f"ORDER BY {AS_OF} DESC, scored_at DESC) AS _rank FROM {store.name(ctx.cfg.tables.predictions)}) "
-            f"WHERE _rank = 1")
+            f"ORDER BY {ident(AS_OF)} DESC, {ident(SCORED_AT)} DESC) AS _rank "
+            f"FROM {store.name(ctx.cfg.tables.predictions)}) WHERE _rank = 1")
 
 
 def run(ctx: Context) -> dict:
@@ -35,12 +36,12 @@ def run(ctx: Context) -> dict:
     champion = registry.by_alias(ctx, registry.CHAMPION)
     if champion is None:
         raise ScoreError(f"model {registry.model_name(ctx)} has no @{registry.CHAMPION}: run promote first")
-    rows = store.read(cfg.tables.features, where=f"{AS_OF} = DATE'{ctx.as_of}'")
+    rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
     model = registry.load(ctx, champion)
     predictions = model.transform(rows).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, cfg.label.kind, champion.name, champion.version,
         registry.CHAMPION, champion.trained_at, champion.run_id, Context.now()))
-    written = store.write(predictions, cfg.tables.predictions, replace_where=f"{AS_OF} = DATE'{ctx.as_of}'",
+    written = store.write(predictions, cfg.tables.predictions, replace_where=eq(AS_OF, ctx.as_of),
                           partition_by=[AS_OF])
     store.create_view(cfg.tables.predictions_latest, latest_view_sql(ctx))
     if written == 0:
@@ -50,6 +51,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from jobs.cli import stage_main
+    from lakescore.stage import stage_main
 
-    stage_main("score")
+    stage_main("score", run)

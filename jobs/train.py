@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
 
 import mlflow
 import mlflow.spark
@@ -19,17 +18,14 @@ from mlflow.types.schema import ColSpec, Schema
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs import registry
-from jobs.config import Feature
-from jobs.features import window_first_day
-from jobs.runtime import Context
-from transforms.asof import AS_OF, day_start, prediction_time
-from transforms.features import FEATURE_SET
-from transforms.labels import LABEL_KNOWN_AT, labels
-from transforms.metrics import quality_metrics
-from transforms.modeling import build_pipeline, fitted_preparation
-from transforms.predictions import model_output
-from transforms.split import SPLIT, assign_split
+from lakescore import registry
+from lakescore.config import Feature
+from lakescore.errors import StageError
+from lakescore.runtime import Context
+from lakescore.training_data import evaluate, training_frame
+from transforms.columns import AS_OF, FEATURE_SET, PREDICTION, SPLIT, TEST, TRAIN
+from transforms.features.asof import prediction_time
+from transforms.modeling.pipeline import build_pipeline, fitted_preparation
 
 log = logging.getLogger("lakescore.train")
 
@@ -37,25 +33,8 @@ _MLFLOW_TYPES = {"double": "double", "float": "float", "int": "integer", "bigint
                  "smallint": "integer", "tinyint": "integer", "string": "string", "boolean": "boolean"}
 
 
-class TrainError(RuntimeError):
+class TrainError(StageError):
     pass
-
-
-def training_frame(ctx: Context, as_of: date, versions: dict[str, int] | None = None) -> DataFrame:
-    """Labelled feature rows of the training window before `as_of`, with their split;
-    `versions` pins the Delta versions of the inputs (as recorded by a training run)."""
-    cfg, store = ctx.cfg, ctx.tables
-    versions = versions or {}
-    features_table, entity_table = cfg.tables.features, cfg.clean_table(cfg.entity.source)
-    feats = store.read(features_table,
-                       where=f"{AS_OF} >= DATE'{window_first_day(ctx, as_of)}' AND {AS_OF} < DATE'{as_of}'",
-                       version=versions.get(store.display(features_table)))
-    entities = store.read(entity_table, version=versions.get(store.display(entity_table)))
-    cutoff = day_start(F.lit(as_of), cfg.entity.timezone)
-    lab = entities.transform(labels(cfg.entity.key, cfg.label.name, cfg.label.expr, cfg.label.known_at,
-                                    known_before=cutoff)).drop(LABEL_KNOWN_AT)
-    return (feats.join(lab, on=cfg.entity.key, how="inner")
-            .transform(assign_split(cfg.entity.key, cfg.split.test_fraction, cfg.split.salt)))
 
 
 def preparation_options(feature: Feature) -> dict:
@@ -79,15 +58,7 @@ def preparation_params(prepared: dict[str, dict]) -> dict[str, object]:
 def _signature(df: DataFrame, features: list[str]) -> ModelSignature:
     types = dict(df.dtypes)
     inputs = [ColSpec(_MLFLOW_TYPES.get(types[f], "string"), f) for f in features]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("double", "prediction")]))
-
-
-def evaluate(ctx: Context, model, rows: DataFrame) -> dict[str, float]:
-    """The model's quality metrics on labelled rows (one small aggregate)."""
-    cfg = ctx.cfg
-    scored = model.transform(rows).transform(model_output(cfg.label.kind))
-    row = quality_metrics(scored, [], cfg.label.kind, cfg.label.name, "score", "prediction").first()
-    return {k: float(v) for k, v in row.asDict().items() if v is not None}
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema([ColSpec("double", PREDICTION)]))
 
 
 def run(ctx: Context) -> dict:
@@ -102,7 +73,7 @@ def run(ctx: Context) -> dict:
         summary = data.groupBy(SPLIT).agg(F.count(F.lit(1)).alias("n"),
                                           F.sum(F.when(stale, 1).otherwise(0)).alias("stale")).collect()
         counts = {r[SPLIT]: r["n"] for r in summary}
-        n_train, n_test = counts.get("train", 0), counts.get("test", 0)
+        n_train, n_test = counts.get(TRAIN, 0), counts.get(TEST, 0)
         if any(r["stale"] for r in summary):
             raise TrainError(f"table {store.display(cfg.tables.features)}: {sum(r['stale'] for r in summary)} training "
                              f"rows were computed by other feature definitions than feature set "
@@ -115,10 +86,10 @@ def run(ctx: Context) -> dict:
                                   [f.name for f in inputs if f.kind == "categorical"],
                                   cfg.label.name, cfg.model.algorithm, cfg.model.params, cfg.train.seed,
                                   options={f.name: preparation_options(f) for f in inputs})
-        train, test = data.where(F.col(SPLIT) == "train"), data.where(F.col(SPLIT) == "test")
+        train, test = data.where(F.col(SPLIT) == TRAIN), data.where(F.col(SPLIT) == TEST)
         model = pipeline.fit(train)
-        test_metrics = evaluate(ctx, model, test)
-        train_metrics = evaluate(ctx, model, train)
+        test_metrics = evaluate(cfg, model, test)
+        train_metrics = evaluate(cfg, model, train)
         signature = _signature(data, [f.name for f in inputs])
         prepared = fitted_preparation(model)
     finally:
@@ -154,6 +125,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from jobs.cli import stage_main
+    from lakescore.stage import stage_main
 
-    stage_main("train")
+    stage_main("train", run)

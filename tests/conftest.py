@@ -24,7 +24,7 @@ def lakescore_home(tmp_path_factory) -> Path:
 def spark(lakescore_home):
     from pyspark.sql import SparkSession
 
-    from jobs.runtime import _check_delta, _remember_delta_jars, local_spark_conf
+    from lakescore.runtime import _check_delta, _remember_delta_jars, local_spark_conf
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -67,7 +67,7 @@ def flights_files(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def e2e(spark, lakescore_home, flights_files):
     """Every stage of the flights use case on the slice, for 2013-12-01, in schema e2e_flights."""
-    from jobs.cli import STAGES, run_stages
+    from jobs.pipeline import STAGES, run_stages
     from tests.support import E2E_AS_OF, context, flights_config
 
     ctx = context(flights_config(flights_files, "e2e_flights"), E2E_AS_OF, lakescore_home)

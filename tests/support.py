@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from jobs.config import UseCase, _deep_merge, parse_config
-from jobs.runtime import Context
+from lakescore.config import UseCase, deep_merge, parse_config
+from lakescore.runtime import Context
 
 ROOT = Path(__file__).resolve().parents[1]
 FLIGHTS_YML = ROOT / "conf" / "flights.yml"
@@ -65,7 +65,7 @@ def flights_data(files: dict[str, Path], schema: str, overrides: dict[str, Any] 
         data["sources"][name]["landing"] = {"path": str(path)}
     data["train"]["window_days"] = 14
     data["train"]["min_rows"] = 500
-    return _deep_merge(data, overrides or {})
+    return deep_merge(data, overrides or {})
 
 
 # A tiny use case over an `events` source (id, kind, at, ...) for ingest tests: only the

@@ -8,8 +8,8 @@ import tomllib
 import yaml
 from databricks.bundles.jobs import Job
 
-from jobs.cli import STAGES
-from jobs.config import load_config
+from jobs.pipeline import STAGES
+from lakescore.config import load_config
 from tests.support import ROOT
 
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from jobs.cli import app, check_read_only
+from lakescore.cli import app
+from lakescore.cli.sql import check_read_only
 from tests.support import FLIGHTS_YML
 
 runner = CliRunner()

@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-from jobs.cli import STAGES, run_stages
+from jobs.pipeline import STAGES, run_stages
 from tests.support import E2E_AS_OF as AS_OF
 
 

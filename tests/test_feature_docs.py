@@ -5,9 +5,9 @@ from __future__ import annotations
 import yaml
 from typer.testing import CliRunner
 
-from jobs.cli import app
-from jobs.config import load_config
-from jobs.feature_docs import render
+from lakescore.cli import app
+from lakescore.config import load_config
+from lakescore.feature_docs import render
 from tests.support import FLIGHTS_YML, ROOT
 
 runner = CliRunner()

@@ -8,9 +8,9 @@ from datetime import date, datetime, timedelta
 
 from pyspark.sql import functions as F
 
-from jobs.cli import STAGES, run_stages
-from jobs.config import load_config
-from jobs.runtime import Context
+from jobs.pipeline import STAGES, run_stages
+from lakescore.config import load_config
+from lakescore.runtime import Context
 from tests.support import ROOT
 
 AS_OF = date(2024, 3, 21)

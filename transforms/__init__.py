@@ -1,1 +1,3 @@
-"""Pure DataFrame -> DataFrame (and -> Column) functions: no I/O, no session, no MLflow."""
+"""Pure DataFrame -> DataFrame (and -> Column) functions, grouped by the flow: contracts (ingest),
+features, modeling (train, promote, score), monitoring; `columns` and `sqltext` are shared. No
+I/O, no session, no MLflow, no import from `jobs` or `lakescore`."""

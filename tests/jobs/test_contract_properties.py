@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from jobs import ingest
-from jobs.config import parse_config
-from jobs.runtime import Context
+from lakescore.config import parse_config
+from lakescore.runtime import Context
 from tests.support import EVENT_CONTRACT, events_use_case
-from transforms import cleaning, contracts
+from transforms.contracts import anomalies as contracts
+from transforms.contracts import rules as cleaning
 
 TRANSFORM_EXAMPLES = 30
 JOB_EXAMPLES = 5

@@ -12,10 +12,10 @@ from pyspark.sql import functions as F
 from typer.testing import CliRunner
 
 from jobs import ingest
-from jobs.cli import app
-from jobs.config import _deep_merge, parse_config
-from jobs.contract import suggested_source
-from jobs.runtime import Context
+from lakescore.cli import app
+from lakescore.config import deep_merge, parse_config
+from lakescore.contract_infer import suggested_source
+from lakescore.runtime import Context
 from tests.support import EVENT_CONTRACT, events_use_case
 
 SCHEMA = "test_contracts"
@@ -41,7 +41,7 @@ AS_OF = date(2024, 1, 2)
 
 
 def _ctx(home, as_of=AS_OF, **overrides) -> Context:
-    return Context(cfg=parse_config(_deep_merge(copy.deepcopy(CONFIG), overrides)), as_of=as_of, home=home)
+    return Context(cfg=parse_config(deep_merge(copy.deepcopy(CONFIG), overrides)), as_of=as_of, home=home)
 
 
 def _event(i, kind="a", amount="1.5", code="AB1", at="2024-01-01 10:00:00"):

@@ -13,7 +13,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import ingest
-from jobs.config import parse_config
+from lakescore.config import parse_config
 from tests.support import context, flights_data
 
 SCHEMA = "test_flights_contract"

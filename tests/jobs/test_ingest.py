@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import ingest
-from jobs.config import parse_config
-from jobs.runtime import Context
+from lakescore.config import parse_config
+from lakescore.runtime import Context
 from tests.support import events_use_case
 
 CONFIG = events_use_case("tiny", "test_ingest", {"events": {

@@ -3,7 +3,7 @@ from datetime import date, datetime
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.asof import catalog_spine, day_start, local_date, prediction_time
+from transforms.features.asof import catalog_spine, day_start, local_date, prediction_time
 
 NY = "America/New_York"
 

@@ -1,7 +1,7 @@
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms import cleaning
+from transforms.contracts import rules as cleaning
 
 SPEC = {"id": ("int", False), "amount": ("double", True), "ts": ("timestamp", True), "code": ("string", False)}
 

@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from jobs.config import ConfigError, load_config, parse_config
+from lakescore.config import ConfigError, load_config, parse_config
 from tests.support import FLIGHTS_YML, ROOT
 
 

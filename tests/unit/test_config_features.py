@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from jobs.config import ConfigError, parse_config
+from lakescore.config import ConfigError, parse_config
 from tests.support import FLIGHTS_YML, ROOT
-from transforms.sql_refs import column_references
+from transforms.features.sql_refs import column_references
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ errors that name the key."""
 import pytest
 import yaml
 
-from jobs.config import ConfigError, load_config, parse_config
+from lakescore.config import ConfigError, load_config, parse_config
 from tests.support import FLIGHTS_YML
 
 

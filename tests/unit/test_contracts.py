@@ -7,7 +7,11 @@ from datetime import date, datetime
 import pytest
 from chispa import assert_df_equality
 
-from transforms import alerts, cleaning, contracts
+from transforms import schemas
+from transforms.contracts import anomalies as contracts
+from transforms.contracts import inference, quality
+from transforms.contracts import rules as cleaning
+from transforms.monitoring import alerts
 
 FAILURES = contracts.FAILURES_TYPE
 AS_OF = datetime(2024, 1, 2, 5, 0)
@@ -152,9 +156,9 @@ def test_data_quality_rows(spark):
               ("low_num_examples", None, 0.5, 0.5, "4 rows", "warn")])]
     frame = spark.createDataFrame(rows, contracts.PROFILE_SCHEMA + ", previous_rows array<bigint>, rows_clean bigint, "
                                   "rows_quarantined bigint, anomalies " + contracts.ANOMALY_TYPE)
-    out = frame.transform(contracts.data_quality_rows(source="s", as_of=date(2024, 1, 2), processed_at=AS_OF,
+    out = frame.transform(quality.data_quality_rows(source="s", as_of=date(2024, 1, 2), processed_at=AS_OF,
                                                       reference=AS_OF, contract_hash="abc"))
-    assert out.columns == [f.split()[0] for f in contracts.DATA_QUALITY_SCHEMA.split(", ")]
+    assert out.columns == schemas.DATA_QUALITY.names
     row = out.first()
     assert (row["rows_in"], row["rows_clean"], row["rows_quarantined"], row["quarantine_rate"]) == (4, 3, 1, 0.25)
     assert row["null_rates"] == {"c": 0.25, "d": 0.0}
@@ -193,12 +197,12 @@ def test_infer_stats_and_suggestions(spark):
          ("NA", "4.75", "a", "2024-01-03", "2024-01-01T12:00:00Z", "y", "t"),
          ("10", "1e3", "a", "2024-01-04", "2024-01-01T13:00:00Z", "z", "f")],
         "i string, d string, cat string, day string, ts string, s string, b string")
-    stats = {r["column"]: r.asDict() for r in raw.transform(contracts.infer_stats(raw.columns, ["NA"])).collect()}
+    stats = {r["column"]: r.asDict() for r in raw.transform(inference.infer_stats(raw.columns, ["NA"])).collect()}
     assert stats["i"]["present"] == 3 and stats["i"]["fails_int"] == 0
     assert (stats["d"]["min_value"], stats["d"]["max_value"]) == (2.5, 1000.0)
-    values = raw.transform(contracts.domain_values(["cat"], ["NA"])).first()["cat"]
+    values = raw.transform(inference.domain_values(["cat"], ["NA"])).first()["cat"]
     assert values == ["a", "b"]
-    suggest = {c: contracts.suggest_column(stats[c], values=values if c == "cat" else None) for c in stats}
+    suggest = {c: inference.suggest_column(stats[c], values=values if c == "cat" else None) for c in stats}
     assert suggest["i"] == {"type": "int", "min": 0, "max": 11}  # never below 0 when the data is not
     assert suggest["d"] == {"type": "double", "nullable": False, "min": 0.0, "max": 1099.75}
     assert suggest["cat"] == {"type": "string", "nullable": False, "domain": ["a", "b"]}
@@ -206,15 +210,15 @@ def test_infer_stats_and_suggestions(spark):
     assert suggest["ts"] == {"type": "timestamp", "nullable": False}
     assert suggest["s"] == {"type": "string"}
     assert suggest["b"] == {"type": "boolean", "nullable": False}
-    assert contracts.is_domain_candidate(stats["cat"], 50) and not contracts.is_domain_candidate(stats["i"], 50)
+    assert inference.is_domain_candidate(stats["cat"], 50) and not inference.is_domain_candidate(stats["i"], 50)
 
 
 def test_suggest_column_constant_and_negative_ranges():
     base = {"rows": 5, "present": 5, "max_length": 4, "fails_int": 0, "fails_bigint": 0, "fails_double": 0,
             "fails_boolean": 5, "fails_date": 5, "fails_timestamp": 5, "min_time": None, "max_time": None,
             "distinct": 1}
-    assert contracts.suggest_column({**base, "min_value": 2013.0, "max_value": 2013.0})["min"] == 2012
-    neg = contracts.suggest_column({**base, "min_value": -50.0, "max_value": -10.0})
+    assert inference.suggest_column({**base, "min_value": 2013.0, "max_value": 2013.0})["min"] == 2012
+    neg = inference.suggest_column({**base, "min_value": -50.0, "max_value": -10.0})
     assert (neg["min"], neg["max"]) == (-54, -6)
-    near_zero = contracts.suggest_column({**base, "min_value": -50.0, "max_value": -1.0})
+    near_zero = inference.suggest_column({**base, "min_value": -50.0, "max_value": -1.0})
     assert near_zero["max"] == 0  # widened up to 0, never above it

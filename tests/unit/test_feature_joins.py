@@ -10,8 +10,8 @@ import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.feature_joins import Agg, latest_per_key, with_history, with_lookup, with_point_in_time
-from transforms.leakage import point_in_time_violations, source_time_column
+from transforms.features.joins import Agg, latest_per_key, with_history, with_lookup, with_point_in_time
+from transforms.features.leakage import point_in_time_violations, source_time_column
 
 NY = "America/New_York"
 PT = datetime(2013, 12, 1, 5, 0, 0)          # 2013-12-01 00:00 in New York

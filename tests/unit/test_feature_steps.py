@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from transforms.feature_steps import apply_step, bucketize, clip, cyclic, date_part, log_offset
+from transforms.features.steps import apply_step, bucketize, clip, cyclic, date_part, log_offset
 
 NY = "America/New_York"
 

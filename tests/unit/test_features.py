@@ -9,8 +9,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.features import FeatureDef, FeatureExpressionError, drop_after_event, feature_columns
-from transforms.leakage import source_time_column
+from transforms.features.compute import FeatureDef, FeatureExpressionError, drop_after_event, feature_columns
+from transforms.features.leakage import source_time_column
 
 NY = "America/New_York"
 

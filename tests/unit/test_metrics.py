@@ -5,7 +5,7 @@ import pytest
 from chispa import assert_approx_df_equality
 from sklearn import metrics as skm
 
-from transforms.metrics import binary_metrics, explode_slices, quality_metrics, regression_metrics
+from transforms.modeling.metrics import binary_metrics, explode_slices, quality_metrics, regression_metrics
 
 
 def _binary_rows(n=400, seed=3):

@@ -3,8 +3,8 @@ from datetime import datetime
 import pytest
 from pyspark.sql import functions as F
 
-from transforms.modeling import build_pipeline
-from transforms.predictions import model_output, prediction_rows
+from transforms.modeling.pipeline import build_pipeline
+from transforms.modeling.predictions import model_output, prediction_rows
 
 
 def _train(spark):

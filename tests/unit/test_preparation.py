@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
-from transforms.modeling import build_pipeline, fitted_preparation
-from transforms.preparation import (
+from transforms.modeling.pipeline import build_pipeline, fitted_preparation
+from transforms.modeling.preparation import (
     MISSING,
     OTHER,
     CategoryEncoder,

@@ -3,8 +3,8 @@ from datetime import datetime
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.labels import labels
-from transforms.split import assign_split, hash_fraction
+from transforms.modeling.labels import labels
+from transforms.modeling.split import assign_split, hash_fraction
 
 
 def test_split_is_deterministic_by_key_and_salt(spark):

@@ -1,0 +1,72 @@
+"""The `lakescore` command line: run stages, query tables, draft contracts, document features,
+set up spark-submit. Each command group is a module of this package."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from lakescore.cli.contract import contract_app
+from lakescore.cli.features import features_app
+from lakescore.cli.sql import sql
+from lakescore.stage import AsOfOpt, ConfigOpt, TargetOpt, run_command
+
+# The stage names, for the command's help (jobs.pipeline holds the stages; a test checks that
+# both list the same names in the same order). Importing the stages is left to `run`, so that
+# `lakescore --help` and `lakescore sql` do not load MLflow and Spark ML.
+STAGE_NAMES = ("ingest", "features", "train", "promote", "score", "monitor")
+
+app = typer.Typer(
+    help="lakescore: batch offline inference on Spark, Delta Lake and MLflow.\n\n"
+    "Every stage reads the use case's YAML (--config) and works for one logical date (--as-of), "
+    "so a scheduler can run, re-run and backfill any day.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(features_app, name="features")
+app.add_typer(contract_app, name="contract")
+app.command()(sql)
+
+StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
+
+
+@app.command()
+def run(
+    stage: Annotated[StageName, typer.Argument(help="ingest | features | train | promote | score | monitor | all")],
+    config: ConfigOpt,
+    as_of: AsOfOpt,
+    target: TargetOpt = None,
+) -> None:
+    """Run one stage (or `all`, in order) for a use case and an as-of date.
+
+    \b
+    ingest    raw_<source> -> clean_<source>, quarantine, data_quality (lands the demo files)
+    features  clean entity rows -> features (entity x as_of, point in time)
+    train     features + known labels -> MLflow run, model version @challenger
+    promote   gate the challenger -> model_validations, @champion when it passes
+    score     @champion scores every catalog entity of the as-of -> predictions
+    monitor   predictions + labels -> slice_metrics
+    """
+    from jobs.pipeline import stages
+
+    run_command(stages(None if stage.value == "all" else [stage.value]), config, as_of, target)
+
+
+@app.command("spark-defaults")
+def spark_defaults() -> None:
+    """Write Delta's package into pyspark's spark-defaults.conf, so `spark-submit jobs/<stage>.py`
+    gets Delta like `lakescore run` does (make does this once)."""
+    from lakescore.runtime import write_spark_defaults
+
+    typer.echo(f"wrote {write_spark_defaults()}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""`lakescore sql`: read-only SQL in the use case's schema, for analysts; anything that would
+write is refused before it runs (Spark's own parser decides)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import sys
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from lakescore.config import ConfigError
+from lakescore.stage import ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from transforms.sqltext import ident
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+_READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|VALUES|TABLE|FROM)\b", re.IGNORECASE)
+_READ_ONLY_COMMANDS = re.compile(r"^(Show|Describe)")
+
+
+def _strip_comments(query: str) -> str:
+    query = re.sub(r"/\*.*?\*/", " ", query, flags=re.DOTALL)
+    return re.sub(r"--[^\n]*", " ", query).strip().rstrip(";").strip()
+
+
+def check_read_only(spark, query: str) -> str:
+    """Return the query if it only reads (SELECT, SHOW, DESCRIBE); raise ValueError otherwise.
+    Spark's own parser decides: a query plan that writes nothing, or a SHOW/DESCRIBE command."""
+    text = _strip_comments(query)
+    if not _READ_ONLY_START.match(text):
+        raise ValueError("only read-only queries are allowed (SELECT, SHOW, DESCRIBE): "
+                         f"refused {text.split()[0] if text else 'an empty query'!r}")
+    from pyspark.errors import ParseException
+
+    try:
+        plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
+    except ParseException as exc:
+        raise ValueError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
+    name = plan.getClass().getSimpleName()
+    command = spark._jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
+    writes = re.search(r"InsertInto|CreateTable|ReplaceTable|Merge|Delete|Update|Drop|Alter|Cache|Overwrite",
+                       plan.treeString())
+    if command.isInstance(plan):
+        if not _READ_ONLY_COMMANDS.match(name):
+            raise ValueError(f"only read-only queries are allowed (SELECT, SHOW, DESCRIBE): refused {name}")
+    elif writes:
+        raise ValueError(f"only read-only queries are allowed (SELECT, SHOW, DESCRIBE): the query contains {writes.group(0)}")
+    return text
+
+
+def _cell(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 6)
+    if hasattr(value, "asDict"):
+        return {k: _cell(v) for k, v in value.asDict().items()}
+    if isinstance(value, list):
+        return [_cell(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _cell(v) for k, v in value.items()}
+    return value
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help="SELECT, SHOW or DESCRIBE; table names resolve in the use case's schema")],
+    config: ConfigOpt,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, csv/json for scripts")] = OutputFormat.table,
+    limit: Annotated[int, typer.Option(help="most rows to print (0: all)")] = 1000,
+    target: TargetOpt = None,
+) -> None:
+    """Run a read-only SQL query in the use case's schema and print the result."""
+    setup_logging(logging.WARNING)
+    try:
+        ctx = make_context(config, date.today(), target)
+        spark, store = ctx.spark, ctx.tables
+        text = check_read_only(spark, query)
+        if ctx.databricks and ctx.cfg.storage.catalog:
+            spark.sql(f"USE CATALOG {ident(ctx.cfg.storage.catalog)}")
+        if not spark.catalog.databaseExists(store.display_schema):
+            fail(f"schema {store.display_schema} does not exist yet: run `lakescore run all` first")
+        spark.catalog.setCurrentDatabase(ctx.cfg.storage.schema_name)
+        df = spark.sql(text)
+    except ConfigError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - Spark's analysis errors name the table or column
+        fail(str(exc).strip().splitlines()[0])
+    if limit:
+        df = df.limit(limit + 1)  # one more row tells whether the output was cut
+    columns = df.columns
+    rows = _limited(df.toLocalIterator(), limit)  # streamed: the driver holds one partition at a time
+    if format == OutputFormat.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([json.dumps(_cell(v)) if isinstance(v, (list, dict)) or hasattr(v, "asDict")
+                             else _cell(v) for v in row])
+    elif format == OutputFormat.json:
+        sys.stdout.write("[")
+        for i, row in enumerate(rows):
+            sys.stdout.write(("," if i else "") + "\n" + json.dumps({c: _cell(v) for c, v in zip(columns, row)}))
+        sys.stdout.write("\n]\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*["NULL" if v is None else str(_cell(v)) for v in row])
+        Console(width=max(120, 14 * len(columns))).print(table)
+    if rows.truncated:
+        typer.echo(f"(first {limit} rows; use --limit 0 for all)", err=True)
+
+
+class _limited:
+    """Iterate at most `limit` rows (all when 0); `truncated` tells whether more were there."""
+
+    def __init__(self, rows, limit: int):
+        self.rows, self.limit, self.truncated = rows, limit, False
+
+    def __iter__(self):
+        for i, row in enumerate(self.rows):
+            if self.limit and i >= self.limit:
+                self.truncated = True
+                return
+            yield row
+
+

@@ -1,0 +1,228 @@
+"""The use case: one YAML file under conf/ describes everything a use case needs. Its sections
+are validated by the models of this package (pydantic, unknown keys refused); this module holds
+the whole file's model, the checks that span sections (references, the static leakage guard)
+and the helpers the stages use (table names, model features, the feature-set fingerprint)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from lakescore.config.base import Identifier, Strict
+from lakescore.config.entity import Entity, Label
+from lakescore.config.features import Feature, FeatureSet
+from lakescore.config.modeling import METRICS, Gate, Model, Split, Train, is_classifier
+from lakescore.config.monitoring import MlflowSettings, Monitor
+from lakescore.config.sources import Source
+from lakescore.config.storage import Storage, Tables
+from transforms.columns import AS_OF_COLUMNS, FEATURE_SET
+from transforms.features.leakage import (
+    KNOWN_AT_ORDER,
+    FeatureInputs,
+    Joined,
+    after_event_columns,
+    feature_inputs,
+    unqualified_reads,
+)
+
+
+class UseCase(Strict):
+    name: Identifier
+    description: str = ""
+    storage: Storage
+    tables: Tables = Field(default_factory=Tables)
+    sources: dict[Identifier, Source] = Field(min_length=1)
+    entity: Entity
+    label: Label
+    features: FeatureSet = Field(description="lookups, histories and the feature columns; a plain "
+                                 "list is short for {columns: <list>}")
+    slices: list[Identifier] = Field(default_factory=list)
+    split: Split
+    train: Train
+    model: Model
+    gate: Gate = Field(default_factory=Gate)
+    monitor: Monitor = Field(default_factory=Monitor)
+    mlflow: MlflowSettings
+    targets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-target overrides, merged before validation"
+    )
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> UseCase:
+        if self.entity.source not in self.sources:
+            raise ValueError(f"entity.source {self.entity.source!r} is not one of sources")
+        src = self.sources[self.entity.source]
+        known = set(src.columns) | set(src.derived)
+        for field, cols in (("entity.key", self.entity.key), ("entity.event_time", [self.entity.event_time])):
+            missing = [c for c in cols if c not in known]
+            if missing:
+                raise ValueError(f"{field}: {missing} not a column of source {self.entity.source!r}")
+        names = self.feature_names
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"features: duplicate names {dupes}")
+        if self.label.name in names:
+            raise ValueError(f"features: {self.label.name!r} is the label")
+        bad_slices = [s for s in self.slices if s not in names]
+        if bad_slices:
+            raise ValueError(f"slices: {bad_slices} are not features")
+        classification = is_classifier(self.model.algorithm)
+        if classification != (self.label.kind == "binary"):
+            raise ValueError(
+                f"model.algorithm {self.model.algorithm!r} does not fit label.kind {self.label.kind!r}"
+            )
+        allowed = METRICS[self.label.kind]
+        for key in [self.model.primary_metric, *self.gate.floors]:
+            if key not in allowed:
+                raise ValueError(f"metric {key!r} is not one of {sorted(allowed)} for a {self.label.kind} label")
+        return self
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _list_is_columns(cls, value: Any) -> Any:
+        return {"columns": value} if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _feature_checks(self) -> UseCase:
+        """Static leakage guard and references of the features section (see README, Features)."""
+        if self.entity.source not in self.sources:
+            return self  # _cross_checks names the problem
+        fs, cols, after = self.features, self.entity_columns, self.after_event_columns
+        for name in self.entity.known_after_event:
+            if name.lower() not in cols:
+                raise ValueError(f"entity.known_after_event: {name!r} is not a column of source {self.entity.source!r}")
+        if self.entity.filter:
+            leaked = sorted(unqualified_reads(self.entity.filter) & after)
+            if leaked:
+                raise ValueError(f"entity.filter reads {leaked}, known only after the event: the catalog "
+                                 "must be decidable at the prediction time")
+        reserved = {c.lower() for c in [*self.entity.key, self.entity.event_time, *AS_OF_COLUMNS, FEATURE_SET]}
+        clash = sorted(set(fs.lookups) & set(fs.histories))
+        if clash:
+            raise ValueError(f"features: {clash} name both a lookup and a history")
+        joins: list[tuple[str, str, dict[str, str], str]] = (
+            [(f"features.lookups.{n}", lk.source, lk.keys, "keys") for n, lk in fs.lookups.items()]
+            + [(f"features.histories.{n}", h.source, h.by, "by") for n, h in fs.histories.items()])
+        for where, source, on, key in joins:
+            name = where.rsplit(".", 1)[1]
+            if name.lower() in cols or name.lower() in reserved:
+                raise ValueError(f"{where}: the name {name!r} is already a column of the entity row")
+            if source not in self.sources:
+                raise ValueError(f"{where}.source: {source!r} is not one of sources")
+            src = self.sources[source]
+            src_cols = set(src.columns) | set(src.derived)
+            for entity_col, source_col in on.items():
+                if entity_col.lower() not in cols:
+                    raise ValueError(f"{where}.{key}: {entity_col!r} is not a column of source {self.entity.source!r}")
+                if entity_col.lower() in after:
+                    raise ValueError(f"{where}.{key}: {entity_col!r} is known only after the event")
+                if source_col not in src_cols:
+                    raise ValueError(f"{where}.{key}.{entity_col}: {source_col!r} is not a column of source {source!r}")
+        for i, feature in enumerate(fs.columns):
+            if feature.name.lower() in reserved:
+                raise ValueError(f"features.columns.{i} ({feature.name}): the name is a column the features table "
+                                 "has anyway (key, event time, as_of, prediction_time, feature_set)")
+            try:
+                inputs = self.feature_inputs(feature)
+            except ValueError as exc:
+                raise ValueError(f"features.columns.{i}: {exc}") from None
+            declared = feature.known_at
+            if declared and KNOWN_AT_ORDER[declared] < KNOWN_AT_ORDER[inputs.known_at]:
+                reads = [*inputs.timed, *(["as_of"] if inputs.as_of else []), *inputs.entity_columns, *inputs.lookups]
+                raise ValueError(f"features.columns.{i} ({feature.name}): declared known_at {declared} but it reads "
+                                 f"{reads}, known at {inputs.known_at}")
+        return self
+
+    # -- helpers used by the jobs ----------------------------------------------------------
+    def raw_table(self, source: str) -> str:
+        return f"{self.tables.raw_prefix}{source}"
+
+    def clean_table(self, source: str) -> str:
+        return f"{self.tables.clean_prefix}{source}"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features.columns]
+
+    @property
+    def model_features(self) -> list[Feature]:
+        """The features the model takes as inputs."""
+        return [f for f in self.features.columns if f.in_model]
+
+    @property
+    def entity_columns(self) -> dict[str, str]:
+        """Columns of the entity row, lower-cased name -> name."""
+        src = self.sources[self.entity.source]
+        return {c.lower(): c for c in [*src.columns, *src.derived]}
+
+    @cached_property
+    def after_event_columns(self) -> set[str]:
+        """Entity columns known only after the event (lower-cased): declared, read by the
+        label's expression, or derived from one of those (transforms.features.leakage)."""
+        return after_event_columns(
+            self.entity_columns, declared=self.entity.known_after_event, label_expr=self.label.expr,
+            derived=self.sources[self.entity.source].derived, protected=[*self.entity.key, self.entity.event_time])
+
+    @cached_property
+    def joined_inputs(self) -> dict[str, Joined]:
+        """The lookups and histories as the static leakage analysis sees them."""
+        fs, out = self.features, {}
+        for name, lk in fs.lookups.items():
+            src = self.sources.get(lk.source)
+            fields = tuple([*src.columns, *src.derived]) if src else ()
+            out[name] = Joined(lk.source, lk.point_in_time, fields)
+        for name, h in fs.histories.items():
+            out[name] = Joined(h.source, True, tuple(h.aggregates), history=True)
+        return out
+
+    def feature_inputs(self, feature: Feature) -> FeatureInputs:
+        """What `feature` reads (entity columns, lookups, histories, the as-of) and the derived
+        known-at; raises ValueError naming the feature for a reference it may not make."""
+        return feature_inputs(feature.name, feature.sql, entity_source=self.entity.source,
+                              entity_columns=self.entity_columns, after=self.after_event_columns,
+                              joined=self.joined_inputs)
+
+    @property
+    def feature_entity_columns(self) -> list[str]:
+        """Entity columns the features stage needs: key, event time, the columns features read
+        and the lookup and history keys (in the source's order)."""
+        fs = self.features
+        wanted = {c.lower() for c in [*self.entity.key, self.entity.event_time]}
+        wanted |= {c.lower() for f in fs.columns for c in self.feature_inputs(f).entity_columns}
+        wanted |= {c.lower() for lk in fs.lookups.values() for c in lk.keys}
+        wanted |= {c.lower() for h in fs.histories.values() for c in h.by}
+        return [c for low, c in self.entity_columns.items() if low in wanted]
+
+    def feature_known_at(self, feature: Feature) -> str:
+        return feature.known_at or self.feature_inputs(feature).known_at
+
+    @property
+    def feature_set_id(self) -> str:
+        """A fingerprint of what the feature values depend on: the entity, the features section and
+        the column types and derived SQL of the sources they read; descriptions and contract rules
+        left out. Rows of the features table carry it, so a partition computed by other
+        definitions is recomputed and a skew check can compare training and serving rows."""
+
+        def strip(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: strip(v) for k, v in value.items() if k != "description"}
+            if isinstance(value, list):
+                return [strip(v) for v in value]
+            return value
+
+        fs = self.features
+        used = {self.entity.source, *(lk.source for lk in fs.lookups.values()), *(h.source for h in fs.histories.values())}
+        spec = {
+            "entity": self.entity.model_dump(mode="json"),
+            "features": strip(fs.model_dump(mode="json")),
+            # a column's type, not its contract rules: those decide which rows are clean, not
+            # how a feature is computed (tightening a domain must not recompute every feature)
+            "sources": {name: {"columns": {c: col.type for c, col in src.columns.items()},
+                               "derived": dict(src.derived)}
+                        for name, src in sorted(self.sources.items()) if name in used},
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,101 @@
+"""MLflow tracking and model registry, local (SQLite) or Databricks (workspace + Unity Catalog).
+
+Models are Spark ML PipelineModels logged with MLflow's spark flavor and scored natively by
+Spark. Promotion is by alias: train sets @challenger, promote moves @champion.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+
+import mlflow
+import mlflow.spark
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from lakescore.runtime import Context
+
+log = logging.getLogger("lakescore.registry")
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def pip_requirements() -> list[str]:
+    """Written with the model: explicit requirements avoid MLflow's slow inference (DESIGN.md)."""
+    return [f"{pkg}=={metadata.version(pkg)}" for pkg in ("pyspark", "mlflow")]
+
+
+def configure(ctx: Context) -> None:
+    """Point MLflow at the right tracking server and registry and select the experiment."""
+    if ctx.databricks:
+        mlflow.set_tracking_uri("databricks")
+        mlflow.set_registry_uri("databricks-uc")
+        mlflow.set_experiment(ctx.cfg.mlflow.experiment)
+        return
+    ctx.home.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{ctx.home / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    name = ctx.cfg.mlflow.experiment
+    if mlflow.get_experiment_by_name(name) is None:
+        mlflow.create_experiment(name, artifact_location=(ctx.home / "mlartifacts" / name).as_uri())
+    mlflow.set_experiment(name)
+
+
+def model_name(ctx: Context) -> str:
+    """The registered model's name: three-level on Unity Catalog."""
+    if ctx.databricks and ctx.cfg.storage.catalog:
+        return f"{ctx.cfg.storage.catalog}.{ctx.cfg.storage.schema_name}.{ctx.cfg.model.name}"
+    return ctx.cfg.model.name
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    trained_at: datetime          # the training data cutoff (logical time), not the wall clock
+    uri: str
+
+
+def _trained_at(run_id: str) -> datetime:
+    run = MlflowClient().get_run(run_id)
+    raw = run.data.params.get("training_cutoff")
+    if raw:
+        return datetime.fromisoformat(raw)
+    return datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc).replace(tzinfo=None)
+
+
+def by_alias(ctx: Context, alias: str) -> ModelRef | None:
+    name = model_name(ctx)
+    try:
+        mv = MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return ModelRef(name=name, version=str(mv.version), alias=alias, run_id=mv.run_id,
+                    trained_at=_trained_at(mv.run_id), uri=f"models:/{name}@{alias}")
+
+
+def by_version(ctx: Context, version: str, alias: str = "") -> ModelRef:
+    name = model_name(ctx)
+    mv = MlflowClient().get_model_version(name, version)
+    return ModelRef(name=name, version=str(mv.version), alias=alias, run_id=mv.run_id,
+                    trained_at=_trained_at(mv.run_id), uri=f"models:/{name}/{mv.version}")
+
+
+def set_alias(ref: ModelRef, alias: str) -> None:
+    MlflowClient().set_registered_model_alias(ref.name, alias, ref.version)
+    log.info("alias %s@%s -> version %s", ref.name, alias, ref.version)
+
+
+def load(ctx: Context, ref: ModelRef):
+    """The fitted PipelineModel behind a registry reference."""
+    tmp = ctx.home / "tmp" / "mlflow-dfs"
+    tmp.mkdir(parents=True, exist_ok=True)
+    kwargs = {} if ctx.databricks else {"dfs_tmpdir": str(tmp)}
+    return mlflow.spark.load_model(ref.uri, **kwargs)

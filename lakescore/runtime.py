@@ -1,0 +1,189 @@
+"""The runtime every stage shares: where it runs, the SparkSession, and the stage context.
+
+On Databricks the platform's session is used as it is. Locally lakescore starts one
+`local[*]` session with Delta (JARs from Maven Central, cached in ~/.ivy2), a Hive catalog on
+embedded Derby and a warehouse in the use case's local home folder, so that tables persist and
+`spark.table("<schema>.<table>")` works from any later session or notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import cached_property
+from importlib import metadata, resources
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from lakescore.config import UseCase
+
+log = logging.getLogger("lakescore")
+
+SCALA_VERSION = "2.13"
+
+
+def on_databricks() -> bool:
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def delta_package() -> str:
+    """The Maven coordinate of the Delta JAR that matches the installed delta-spark wheel."""
+    return f"io.delta:delta-spark_{SCALA_VERSION}:{metadata.version('delta-spark')}"
+
+
+def _jar_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lakescore" / (
+        delta_package().replace(":", "_") + ".jars")
+
+
+def cached_delta_jars() -> list[str] | None:
+    """The Delta JAR files resolved by an earlier session, if they are all still there: using
+    them directly skips Ivy's resolution (and its console output) at every start."""
+    cache = _jar_cache()
+    if not cache.exists():
+        return None
+    jars = [j for j in cache.read_text().split(",") if j]
+    return jars if jars and all(Path(j.removeprefix("file://")).exists() for j in jars) else None
+
+
+def _remember_delta_jars(spark: SparkSession) -> None:
+    jars = spark.sparkContext.getConf().get("spark.jars", "")
+    if "delta-spark" in jars:
+        _jar_cache().parent.mkdir(parents=True, exist_ok=True)
+        _jar_cache().write_text(jars)
+
+
+def local_home(cfg: UseCase | None = None) -> Path:
+    """The local runtime folder: `LAKESCORE_HOME`, else `storage.local_home` from the config."""
+    raw = os.environ.get("LAKESCORE_HOME") or (cfg.storage.local_home if cfg else ".lakescore")
+    return Path(raw).expanduser().resolve()
+
+
+def _log4j_config() -> str:
+    return str(resources.files("lakescore").joinpath("log4j2.properties"))
+
+
+def local_spark_conf(home: Path) -> dict[str, str]:
+    """Settings of the local session (also used by the tests' session fixture)."""
+    home.mkdir(parents=True, exist_ok=True)
+    java_opts = f"-Dderby.system.home={home} -Dlog4j2.configurationFile=file:{_log4j_config()}"
+    return {
+        "spark.master": os.environ.get("LAKESCORE_SPARK_MASTER", "local[*]"),
+        "spark.app.name": "lakescore",
+        **({"spark.jars": ",".join(jars)} if (jars := cached_delta_jars()) else {"spark.jars.packages": delta_package()}),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(home / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
+        "spark.driver.extraJavaOptions": java_opts,
+        "spark.driver.memory": os.environ.get("LAKESCORE_DRIVER_MEMORY", "4g"),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": os.environ.get("LAKESCORE_SHUFFLE_PARTITIONS", "4"),
+        "spark.default.parallelism": "4",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Python workers must run this interpreter (pandas UDFs, mlflow) - see DESIGN.md.
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+    }
+
+
+def _check_delta(spark: SparkSession) -> None:
+    try:
+        spark._jvm.java.lang.Class.forName(  # type: ignore[union-attr]
+            "io.delta.tables.DeltaTable", True, spark._jvm.Thread.currentThread().getContextClassLoader()  # type: ignore[union-attr]
+        )
+    except Exception:  # noqa: BLE001 - py4j raises a generic error for a missing class
+        raise RuntimeError(
+            "Delta Lake's JARs are not on this Spark session's classpath. Under spark-submit run "
+            "`lakescore spark-defaults` once (make does it; again if ~/.ivy2.5.2 was cleared), "
+            f"or pass --packages {delta_package()}"
+        ) from None
+
+
+def get_spark(home: Path | None = None) -> SparkSession:
+    """The SparkSession: the active one if any (Databricks, notebooks, tests), else a local one."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if on_databricks():
+        return SparkSession.builder.getOrCreate()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    started = time.perf_counter()
+    builder = SparkSession.builder
+    for key, value in local_spark_conf(home or local_home()).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    _check_delta(spark)
+    _remember_delta_jars(spark)
+    log.info("spark %s local session ready in %.1fs", spark.version, time.perf_counter() - started)
+    return spark
+
+
+def write_spark_defaults() -> Path:
+    """Resolve Delta's JARs once (from Maven Central into ~/.ivy2) and name them in pyspark's
+    spark-defaults.conf, so that a bare `spark-submit jobs/<stage>.py` gets Delta as the
+    Python entry points do."""
+    import pyspark
+
+    jars = cached_delta_jars()
+    if jars is None:
+        get_spark(Path(tempfile.mkdtemp(prefix="lakescore-resolve-"))).stop()
+        jars = cached_delta_jars()
+    if jars is None:
+        raise RuntimeError(f"could not resolve {delta_package()} from Maven Central")
+
+    conf_dir = Path(os.environ.get("SPARK_CONF_DIR") or Path(pyspark.__file__).parent / "conf")
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    target = conf_dir / "spark-defaults.conf"
+    lines = [ln for ln in (target.read_text().splitlines() if target.exists() else [])
+             if not ln.startswith(("spark.jars.packages", "spark.jars ", "spark.driver.extraJavaOptions"))]
+    lines.append(f"spark.jars {','.join(jars)}")
+    derby_log = Path(tempfile.gettempdir()) / "lakescore-derby.log"
+    lines.append(f"spark.driver.extraJavaOptions -Dlog4j2.configurationFile=file:{_log4j_config()} "
+                 f"-Dderby.stream.error.file={derby_log}")
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+# ------------------------------------------------------------------------------ context
+@dataclass
+class Context:
+    """What a stage run knows: the validated config, the logical date and the runtime."""
+
+    cfg: UseCase
+    as_of: date
+    config_path: str = ""
+    target: str | None = None
+    home: Path = field(default_factory=local_home)
+    databricks: bool = field(default_factory=on_databricks)
+
+    @cached_property
+    def spark(self) -> SparkSession:
+        return get_spark(self.home)
+
+    @cached_property
+    def tables(self):  # -> lakescore.tables.TableStore
+        from lakescore.tables import TableStore
+
+        return TableStore(self.spark, self.cfg, databricks=self.databricks)
+
+    @property
+    def as_of_str(self) -> str:
+        return self.as_of.isoformat()
+
+    @staticmethod
+    def now() -> datetime:
+        """Wall-clock time as a naive UTC datetime (the session time zone is UTC)."""
+        return datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)

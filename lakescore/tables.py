@@ -1,0 +1,187 @@
+"""The data catalog: where each table of a use case lives, and logged, idempotent Delta I/O.
+
+Stages never spell a table address themselves: they ask the store by the logical name from
+the config (`predictions`, `clean_flights`, ...). Each read and write logs one line with the
+rows, the Delta version and the seconds it took, and every read version is remembered so
+that training can record exactly which data it saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterable
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from lakescore.config import UseCase, check_identifier
+from lakescore.errors import StageError
+from transforms import schemas
+from transforms.sqltext import ident
+
+log = logging.getLogger("lakescore.tables")
+
+
+def quote(identifier: str) -> str:
+    """Quote one table, schema or catalog name for SQL after checking it is a plain name."""
+    return ident(check_identifier(identifier))
+
+
+class SchemaError(StageError):
+    """A write whose columns or types differ from the table's documented schema."""
+
+
+def documented_schema(cfg: UseCase, table: str) -> schemas.TableSchema | None:
+    """The documented schema of one of the use case's tables by its logical name (None for a
+    table lakescore does not own: raw_<source>, or a name it does not know)."""
+    t = cfg.tables
+    fixed = {t.quarantine: schemas.QUARANTINE, t.data_quality: schemas.DATA_QUALITY, t.alerts: schemas.ALERTS,
+             t.model_validations: schemas.MODEL_VALIDATIONS}
+    if table in fixed:
+        return fixed[table]
+    entity_src = cfg.sources[cfg.entity.source]
+
+    def typed(column: str):
+        spec = entity_src.columns.get(column)
+        return column, schemas.CONTRACT_TYPES[spec.type] if spec else None
+
+    key = dict(typed(k) for k in cfg.entity.key)
+    if table == t.features:
+        return schemas.features(key, typed(cfg.entity.event_time), {f.name: f.kind for f in cfg.features.columns})
+    if table == t.predictions:
+        return schemas.predictions(key, typed(cfg.entity.event_time))
+    if table == t.slice_metrics:
+        return schemas.slice_metrics(cfg.label.kind)
+    for name, src in cfg.sources.items():
+        if table == cfg.clean_table(name):
+            return schemas.clean({c: spec.type for c, spec in src.columns.items()}, src.derived)
+    return None
+
+
+class TableStore:
+    def __init__(self, spark: SparkSession, cfg: UseCase, *, databricks: bool = False):
+        self.spark = spark
+        self.cfg = cfg
+        self.databricks = databricks
+        self.versions_read: dict[str, int] = {}
+        self._schema_ready = False
+
+    # -- addresses ----------------------------------------------------------------------
+    @property
+    def schema(self) -> str:
+        storage = self.cfg.storage
+        if self.databricks and storage.catalog:
+            return f"{quote(storage.catalog)}.{quote(storage.schema_name)}"
+        return quote(storage.schema_name)
+
+    @property
+    def display_schema(self) -> str:
+        return self.schema.replace("`", "")
+
+    def name(self, table: str) -> str:
+        """`<catalog>.<schema>.<table>` on Databricks, `<schema>.<table>` locally, quoted."""
+        return f"{self.schema}.{quote(table)}"
+
+    def display(self, table: str) -> str:
+        return self.name(table).replace("`", "")
+
+    def ensure_schema(self) -> None:
+        if not self._schema_ready:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            self._schema_ready = True
+
+    def exists(self, table: str) -> bool:
+        return self.spark.catalog.tableExists(self.display(table))
+
+    def version(self, table: str) -> int:
+        return int(DeltaTable.forName(self.spark, self.name(table)).history(1).first()["version"])
+
+    # -- reads --------------------------------------------------------------------------
+    def read(self, table: str, where: str | None = None, *, version: int | None = None,
+             count: bool = True) -> DataFrame:
+        """Read a table (optionally filtered, optionally at a Delta version) and log rows,
+        version and seconds."""
+        started = time.perf_counter()
+        if not self.exists(table):
+            raise LookupError(f"table {self.display(table)} does not exist: run the stage that writes it first")
+        if version is None:
+            version = self.version(table)
+        # Pin the version that was logged, so the stage reads exactly what it recorded.
+        df = self.spark.sql(f"SELECT * FROM {self.name(table)} VERSION AS OF {version}")
+        if where:
+            df = df.where(where)
+        self.versions_read[self.display(table)] = version
+        rows = f"{df.count():,}" if count else "-"
+        log.info("read  %-45s rows=%s version=%d %.1fs%s", self.display(table), rows, version,
+                 time.perf_counter() - started, f" where {where}" if where else "")
+        return df
+
+    # -- writes -------------------------------------------------------------------------
+    def check_schema(self, df: DataFrame, table: str) -> None:
+        """Refuse a write whose columns or types differ from the table's documented schema."""
+        expected = documented_schema(self.cfg, table)
+        if expected is not None:
+            try:
+                schemas.check(self.display(table), df.schema, expected)
+            except schemas.SchemaMismatch as exc:
+                raise SchemaError(str(exc)) from None
+
+    def _log_write(self, table: str, started: float, what: str) -> int:
+        """Log the commit just made and return the rows it wrote (from Delta's metrics)."""
+        last = DeltaTable.forName(self.spark, self.name(table)).history(1).first()
+        metrics = last["operationMetrics"] or {}
+        if "numTargetRowsInserted" in metrics:
+            rows = int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))
+        else:
+            rows = int(metrics.get("numOutputRows", 0))
+        log.info("write %-45s rows=%s version=%d %.1fs %s", self.display(table), f"{rows:,}",
+                 last["version"], time.perf_counter() - started, what)
+        return rows
+
+    def write(self, df: DataFrame, table: str, *, mode: str = "overwrite",
+              replace_where: str | None = None, partition_by: Iterable[str] = ()) -> int:
+        """Write a DataFrame as one Delta commit.
+
+        `replace_where` overwrites only the rows matching the predicate (an as-of partition, a
+        batch), which is what makes re-running a stage for the same as-of idempotent.
+        """
+        started = time.perf_counter()
+        self.check_schema(df, table)
+        self.ensure_schema()
+        writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
+        partition_by = list(partition_by)
+        if partition_by and not self.exists(table):
+            writer = writer.partitionBy(*partition_by)
+        if replace_where:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.saveAsTable(self.display(table))
+        return self._log_write(table, started, f"{mode}" + (f" where {replace_where}" if replace_where else ""))
+
+    def merge(self, df: DataFrame, table: str, keys: list[str], *, partition_by: Iterable[str] = (),
+              keep: Iterable[str] = (), delete_where: str | None = None) -> int:
+        """Upsert by key: rows whose keys exist are updated, others inserted (new columns are
+        added to the table, as `write` does with mergeSchema). A matched row keeps its `keep`
+        columns (e.g. when it was first written); with `delete_where`, the table's rows matching
+        it that `df` does not hold are deleted (`df` replaces that scope)."""
+        if not self.exists(table):
+            return self.write(df, table, mode="overwrite", partition_by=partition_by)
+        started = time.perf_counter()
+        self.check_schema(df, table)
+        cond = " AND ".join(f"t.{ident(k)} <=> s.{ident(k)}" for k in keys)
+        keep = set(keep)
+        merge = DeltaTable.forName(self.spark, self.name(table)).alias("t").merge(df.alias("s"), cond) \
+            .withSchemaEvolution()
+        merge = merge.whenMatchedUpdate(set={c: f"s.{ident(c)}" for c in df.columns if c not in keep}) \
+            if keep else merge.whenMatchedUpdateAll()
+        merge = merge.whenNotMatchedInsertAll()
+        if delete_where:
+            merge = merge.whenNotMatchedBySourceDelete(condition=delete_where)
+        merge.execute()
+        return self._log_write(table, started, f"merge on {', '.join(keys)}"
+                               + (f", replacing {delete_where}" if delete_where else ""))
+
+    def create_view(self, view: str, select_sql: str) -> None:
+        self.ensure_schema()
+        self.spark.sql(f"CREATE OR REPLACE VIEW {self.name(view)} AS {select_sql}")
+        log.info("view  %-45s defined", self.display(view))

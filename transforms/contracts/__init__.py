@@ -1,0 +1,1 @@
+"""Data contracts (ingest): typing and row rules, dataset-level anomalies, data_quality rows, contract inference."""

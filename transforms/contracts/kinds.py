@@ -1,0 +1,49 @@
+"""Anomaly kinds of the data contracts and their default policies: the one place they are named.
+
+Names follow TensorFlow Data Validation's anomaly types. Row-level kinds are judged on each
+row (they are also the reason codes of quarantined rows); dataset-level kinds on a batch as a
+whole. A policy says what a kind does: `warn` (an alert; rows go on), `quarantine` (the
+offending rows go to quarantine) or `fail` (the stage stops before any write).
+"""
+
+from __future__ import annotations
+
+# row level (reason codes)
+TYPE_MISMATCH = "type_mismatch"
+MISSING_VALUE = "missing_value"
+OUT_OF_DOMAIN = "out_of_domain"
+OUT_OF_RANGE = "out_of_range"
+PATTERN_MISMATCH = "pattern_mismatch"
+DUPLICATE_KEY = "duplicate_key"
+# dataset level
+MISSING_COLUMN = "missing_column"
+NEW_COLUMN = "new_column"
+UNEXPECTED_STRING_VALUES = "unexpected_string_values"
+LOW_PRESENCE = "low_presence"
+LOW_NUM_EXAMPLES = "low_num_examples"
+HIGH_NUM_EXAMPLES = "high_num_examples"
+STALE_SOURCE = "stale_source"
+
+ROW_KINDS = (TYPE_MISMATCH, MISSING_VALUE, OUT_OF_DOMAIN, OUT_OF_RANGE, PATTERN_MISMATCH, DUPLICATE_KEY)
+DATASET_KINDS = (MISSING_COLUMN, NEW_COLUMN, UNEXPECTED_STRING_VALUES, LOW_PRESENCE, LOW_NUM_EXAMPLES,
+                 HIGH_NUM_EXAMPLES, STALE_SOURCE)
+ALL_KINDS = ROW_KINDS + DATASET_KINDS
+# Kinds that concern one declared column, so a column may override their policy.
+COLUMN_KINDS = (TYPE_MISMATCH, MISSING_VALUE, OUT_OF_DOMAIN, OUT_OF_RANGE, PATTERN_MISMATCH, MISSING_COLUMN,
+                UNEXPECTED_STRING_VALUES, LOW_PRESENCE)
+
+WARN = "warn"
+QUARANTINE = "quarantine"
+FAIL = "fail"
+POLICIES = (WARN, QUARANTINE, FAIL)
+
+DEFAULT_POLICIES: dict[str, str] = {
+    **{kind: QUARANTINE for kind in ROW_KINDS},
+    MISSING_COLUMN: FAIL,
+    NEW_COLUMN: WARN,
+    UNEXPECTED_STRING_VALUES: WARN,
+    LOW_PRESENCE: WARN,
+    LOW_NUM_EXAMPLES: WARN,
+    HIGH_NUM_EXAMPLES: WARN,
+    STALE_SOURCE: WARN,
+}

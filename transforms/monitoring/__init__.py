@@ -1,0 +1,1 @@
+"""Monitoring (every stage's findings, monitor): rows of the shared alerts table."""

@@ -1,0 +1,185 @@
+"""The schemas of the tables lakescore writes, as code: the columns and types the README
+documents. The table store checks every write against them (`check`), so a stage that writes an
+undocumented column, leaves one out or changes a type fails, naming the table and the column.
+
+Fixed tables (quarantine, data_quality, alerts, model_validations) are constants; tables whose
+columns follow the use case (clean_<source>, features, predictions, slice_metrics) are built
+from it. A column whose type follows data the config does not type (a derived key column) is
+declared with type None: present, any type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from transforms.columns import (
+    AS_OF,
+    BATCH_ID,
+    BINARY,
+    FEATURE_SET,
+    GRANULARITY,
+    LANDED_AT,
+    MODEL_AGE_DAYS,
+    MODEL_ALIAS,
+    MODEL_ID,
+    MODEL_NAME,
+    MODEL_TRAINED_AT,
+    MODEL_VERSION,
+    PREDICTION,
+    PREDICTION_TIME,
+    RUN_ID,
+    SCORE,
+    SCORED_AT,
+    SLICE_KEY,
+    SLICE_VALUE,
+    WINDOW,
+)
+from transforms.modeling.metrics import BINARY_METRICS, REGRESSION_METRICS
+
+STRING, DOUBLE, LONG, DATE, TIMESTAMP, BOOLEAN = (StringType(), DoubleType(), LongType(), DateType(),
+                                                  TimestampType(), BooleanType())
+# The contract's column types as Spark types.
+CONTRACT_TYPES: dict[str, DataType] = {
+    "string": STRING, "int": IntegerType(), "bigint": LONG, "double": DOUBLE, "boolean": BOOLEAN,
+    "date": DATE, "timestamp": TIMESTAMP,
+}
+FEATURE_TYPES: dict[str, DataType] = {"numeric": DOUBLE, "categorical": STRING}
+
+
+def _struct(*fields: tuple[str, DataType]) -> StructType:
+    return StructType([StructField(name, dtype, True) for name, dtype in fields])
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The columns of a table in order, each with its type (None: any type); `optional` columns
+    may be left out of a write."""
+
+    columns: tuple[tuple[str, DataType | None], ...]
+    optional: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, *parts: Iterable[tuple[str, DataType | None]] | StructType,
+           optional: Iterable[str] = ()) -> TableSchema:
+        cols: list[tuple[str, DataType | None]] = []
+        for part in parts:
+            cols += [(f.name, f.dataType) for f in part.fields] if isinstance(part, StructType) else list(part)
+        return cls(tuple(cols), frozenset(optional))
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.columns]
+
+    def struct(self) -> StructType:
+        """As a StructType (columns of any type as string, for an empty frame)."""
+        return StructType([StructField(n, t or STRING, True) for n, t in self.columns])
+
+
+class SchemaMismatch(ValueError):
+    """A write whose columns or types differ from the table's documented schema."""
+
+
+def _same(expected: DataType, actual: DataType) -> bool:
+    """Types equal, ignoring nullability (of fields, array elements and map values)."""
+    if isinstance(expected, StructType) and isinstance(actual, StructType):
+        return [f.name for f in expected.fields] == [f.name for f in actual.fields] and all(
+            _same(e.dataType, a.dataType) for e, a in zip(expected.fields, actual.fields))
+    if isinstance(expected, ArrayType) and isinstance(actual, ArrayType):
+        return _same(expected.elementType, actual.elementType)
+    if isinstance(expected, MapType) and isinstance(actual, MapType):
+        return _same(expected.keyType, actual.keyType) and _same(expected.valueType, actual.valueType)
+    return type(expected) is type(actual) and expected.simpleString() == actual.simpleString()
+
+
+def check(table: str, actual: StructType, expected: TableSchema) -> None:
+    """Raise SchemaMismatch naming `table` and the first column that is undocumented, missing or
+    of another type than documented."""
+    want = dict(expected.columns)
+    lower = {n.lower(): n for n in want}
+    for field in actual.fields:
+        name = lower.get(field.name.lower())
+        if name is None:
+            raise SchemaMismatch(f"table {table}: column {field.name} ({field.dataType.simpleString()}) is not "
+                                 f"in the table's schema (columns: {', '.join(expected.names)})")
+        if want[name] is not None and not _same(want[name], field.dataType):
+            raise SchemaMismatch(f"table {table}: column {field.name} is {field.dataType.simpleString()} but the "
+                                 f"table's schema says {want[name].simpleString()}")
+    have = {f.name.lower() for f in actual.fields}
+    missing = [n for n in expected.names if n.lower() not in have and n not in expected.optional]
+    if missing:
+        raise SchemaMismatch(f"table {table}: column(s) {missing} of the table's schema are missing from the write")
+
+
+# ------------------------------------------------------------------------- fixed tables
+REASON = _struct(("code", STRING), ("column", STRING), ("detail", STRING))
+QUARANTINE = TableSchema.of([
+    ("source", STRING), ("batch_id", STRING), ("original", MapType(STRING, STRING)),
+    ("reasons", ArrayType(REASON)), ("reason_codes", STRING), (AS_OF, DATE), ("quarantined_at", TIMESTAMP)])
+
+ANOMALY = _struct(("kind", STRING), ("column", STRING), ("value", DOUBLE), ("threshold", DOUBLE),
+                  ("detail", STRING), ("policy", STRING))
+DATA_QUALITY = TableSchema.of([
+    ("source", STRING), ("batch_id", STRING), (AS_OF, DATE), ("processed_at", TIMESTAMP), ("rows_in", LONG),
+    ("rows_clean", LONG), ("rows_quarantined", LONG), ("quarantine_rate", DOUBLE), ("landed_at", TIMESTAMP),
+    ("null_rates", MapType(STRING, DOUBLE)), ("newest_event_at", TIMESTAMP), ("freshness_hours", DOUBLE),
+    ("volume_baseline", DOUBLE), ("volume_ratio", DOUBLE), ("anomalies", ArrayType(ANOMALY)),
+    ("anomaly_kinds", STRING), ("contract_hash", STRING)])
+
+ALERTS = TableSchema.of([
+    ("alert_id", STRING), (AS_OF, DATE), ("stage", STRING), ("severity", STRING), ("kind", STRING),
+    ("subject", STRING), ("value", DOUBLE), ("threshold", DOUBLE), ("detail", STRING), ("source", STRING),
+    ("batch_id", STRING), ("created_at", TIMESTAMP)])
+
+MODEL_VALIDATIONS = TableSchema.of([
+    (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (AS_OF, DATE), ("check", STRING), ("metric", STRING),
+    ("value", DOUBLE), ("baseline", DOUBLE), ("threshold", DOUBLE), ("passed", BOOLEAN), ("reason", STRING),
+    ("decision", STRING), ("validated_at", TIMESTAMP)])
+
+
+# ------------------------------------------------------------------- use-case tables
+def clean(columns: Mapping[str, str], derived: Iterable[str]) -> TableSchema:
+    """clean_<source>: the contract's columns typed, the derived columns (any type), the batch
+    columns (`_landed_at` only when the raw table has it: another system may write only `_batch_id`)."""
+    return TableSchema.of([(c, CONTRACT_TYPES[t]) for c, t in columns.items()], [(d, None) for d in derived],
+                          [(BATCH_ID, STRING), (LANDED_AT, TIMESTAMP)], optional=[LANDED_AT])
+
+
+def features(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None],
+             feature_kinds: Mapping[str, str]) -> TableSchema:
+    """features: key, as_of, prediction_time, event time, one column per feature, feature_set."""
+    return TableSchema.of(list(key.items()), [(AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), event_time],
+                          [(n, FEATURE_TYPES[k]) for n, k in feature_kinds.items()], [(FEATURE_SET, STRING)])
+
+
+def predictions(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None]) -> TableSchema:
+    """predictions: key, as_of, prediction_time, event time, prediction, score and the model's
+    identity and age."""
+    return TableSchema.of(list(key.items()), [
+        (AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), event_time, (PREDICTION, DOUBLE), (SCORE, DOUBLE),
+        (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ALIAS, STRING), (MODEL_TRAINED_AT, TIMESTAMP),
+        (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP)])
+
+
+def slice_metrics(kind: str) -> TableSchema:
+    """slice_metrics, shaped like Lakehouse Monitoring's profile table."""
+    metrics = BINARY_METRICS if kind == BINARY else REGRESSION_METRICS
+    return TableSchema.of([
+        (AS_OF, DATE), (WINDOW, _struct(("start", TIMESTAMP), ("end", TIMESTAMP))), (GRANULARITY, STRING),
+        (MODEL_ID, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("count", LONG), ("num_labelled", LONG)],
+        [(m, DOUBLE) for m in metrics], [("computed_at", TIMESTAMP)])
