@@ -1,0 +1,5 @@
+"""`python -m lakescore ...` is the `lakescore` command."""
+
+from lakescore.cli import main
+
+main()
