@@ -26,7 +26,6 @@ from lakescore.runtime import Context
 from lakescore.training_data import evaluate, training_frame
 from transforms import schemas
 from transforms.columns import AS_OF, BINARY, PREDICTION, SCORE, SPLIT, TEST
-from transforms.modeling.predictions import model_output
 from transforms.sqltext import all_of, eq
 
 log = logging.getLogger("lakescore.promote")
@@ -70,9 +69,9 @@ def infra_check(ctx: Context, ref: registry.ModelRef) -> dict:
     """Load the registered artifact and score the as-of's serving rows with it."""
     cfg, store = ctx.cfg, ctx.tables
     try:
-        model = registry.load(ctx, ref)
+        score = registry.scorer(ctx, ref)
         rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
-        scored = model.transform(rows).transform(model_output(cfg.label.kind))
+        scored = score(rows)
         stats = scored.agg(
             F.count(F.lit(1)).alias("n"),
             F.count(PREDICTION).alias("n_pred"),
@@ -119,8 +118,8 @@ def run(ctx: Context) -> dict:
         trained_as_of, versions = _run_params(challenger.run_id)
         test_rows = training_frame(ctx, trained_as_of, versions).where(F.col(SPLIT) == TEST).cache()
         try:
-            ours = evaluate(cfg, registry.load(ctx, challenger), test_rows)
-            theirs = evaluate(cfg, registry.load(ctx, champion), test_rows)
+            ours = evaluate(cfg, registry.scorer(ctx, challenger), test_rows)
+            theirs = evaluate(cfg, registry.scorer(ctx, champion), test_rows)
         finally:
             test_rows.unpersist()
         checks.append(champion_check(primary, ours[primary], theirs[primary], cfg.gate.max_drop_vs_champion))

@@ -37,9 +37,9 @@ def run(ctx: Context) -> dict:
     if champion is None:
         raise ScoreError(f"model {registry.model_name(ctx)} has no @{registry.CHAMPION}: run promote first")
     rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
-    model = registry.load(ctx, champion)
-    predictions = model.transform(rows).transform(prediction_rows(
-        cfg.entity.key, cfg.entity.event_time, cfg.label.kind, champion.name, champion.version,
+    predict = registry.scorer(ctx, champion)
+    predictions = predict(rows).transform(prediction_rows(
+        cfg.entity.key, cfg.entity.event_time, champion.name, champion.version,
         registry.CHAMPION, champion.trained_at, champion.run_id, Context.now()))
     written = store.write(predictions, cfg.tables.predictions, replace_where=eq(AS_OF, ctx.as_of),
                           partition_by=[AS_OF])

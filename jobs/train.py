@@ -22,7 +22,7 @@ from lakescore import registry
 from lakescore.config import Feature
 from lakescore.errors import StageError
 from lakescore.runtime import Context
-from lakescore.training_data import evaluate, training_frame
+from lakescore.training_data import evaluate, spark_ml_scorer, training_frame
 from transforms.columns import AS_OF, FEATURE_SET, PREDICTION, SPLIT, TEST, TRAIN
 from transforms.features.asof import prediction_time
 from transforms.modeling.pipeline import build_pipeline, fitted_preparation
@@ -88,8 +88,8 @@ def run(ctx: Context) -> dict:
                                   options={f.name: preparation_options(f) for f in inputs})
         train, test = data.where(F.col(SPLIT) == TRAIN), data.where(F.col(SPLIT) == TEST)
         model = pipeline.fit(train)
-        test_metrics = evaluate(cfg, model, test)
-        train_metrics = evaluate(cfg, model, train)
+        test_metrics = evaluate(cfg, spark_ml_scorer(model, cfg.label.kind), test)
+        train_metrics = evaluate(cfg, spark_ml_scorer(model, cfg.label.kind), train)
         signature = _signature(data, [f.name for f in inputs])
         prepared = fitted_preparation(model)
     finally:

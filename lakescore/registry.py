@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from lakescore.runtime import Context
+from transforms.modeling.predictions import model_output
 
 log = logging.getLogger("lakescore.registry")
 
@@ -91,6 +92,14 @@ def by_version(ctx: Context, version: str, alias: str = "") -> ModelRef:
 def set_alias(ref: ModelRef, alias: str) -> None:
     MlflowClient().set_registered_model_alias(ref.name, alias, ref.version)
     log.info("alias %s@%s -> version %s", ref.name, alias, ref.version)
+
+
+def scorer(ctx: Context, ref: ModelRef):
+    """The model behind a registry reference as a scorer: rows -> the rows with `prediction`
+    (double) and `score` (the positive class's probability for a binary label, the value for
+    regression). Every stage that scores with a registered model goes through here."""
+    model = load(ctx, ref)
+    return lambda rows: model.transform(rows).transform(model_output(ctx.cfg.label.kind))
 
 
 def load(ctx: Context, ref: ModelRef):

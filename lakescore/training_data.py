@@ -6,6 +6,7 @@ transforms (labels, split, metrics)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Callable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -42,8 +43,17 @@ def training_frame(ctx: Context, as_of: date, versions: dict[str, int] | None = 
             .transform(assign_split(cfg.entity.key, cfg.split.test_fraction, cfg.split.salt)))
 
 
-def evaluate(cfg: UseCase, model, rows: DataFrame) -> dict[str, float]:
-    """The model's quality metrics on labelled rows (one small aggregate)."""
-    scored = model.transform(rows).transform(model_output(cfg.label.kind))
+Scorer = Callable[[DataFrame], DataFrame]
+
+
+def spark_ml_scorer(model, kind: str) -> Scorer:
+    """Rows -> the rows with `prediction` and `score`, by a fitted Spark ML model."""
+    return lambda rows: model.transform(rows).transform(model_output(kind))
+
+
+def evaluate(cfg: UseCase, scorer: Scorer, rows: DataFrame) -> dict[str, float]:
+    """A model's quality metrics on labelled rows (one small aggregate); `scorer` adds
+    `prediction` and `score` to rows (`spark_ml_scorer`, `lakescore.registry.scorer`)."""
+    scored = scorer(rows)
     row = quality_metrics(scored, [], cfg.label.kind, cfg.label.name, SCORE, PREDICTION).first()
     return {k: float(v) for k, v in row.asDict().items() if v is not None}

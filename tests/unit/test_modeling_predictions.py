@@ -38,8 +38,8 @@ def test_prediction_rows_columns_and_model_age(spark):
     model = build_pipeline(["x"], ["c"], "y", "logistic_regression", {}, 7).fit(_train(spark))
     rows = spark.createDataFrame([("k1", "2013-12-01", datetime(2013, 12, 1, 5), datetime(2013, 12, 1, 9), 3.0, "a")],
                                  "id string, as_of string, prediction_time timestamp, ts timestamp, x double, c string")
-    out = model.transform(rows).transform(prediction_rows(
-        ["id"], "ts", "binary", "m", "3", "champion", datetime(2013, 11, 29, 5), "run1", datetime(2026, 1, 1)))
+    out = model.transform(rows).transform(model_output("binary")).transform(prediction_rows(
+        ["id"], "ts", "m", "3", "champion", datetime(2013, 11, 29, 5), "run1", datetime(2026, 1, 1)))
     assert out.columns == ["id", "as_of", "prediction_time", "ts", "prediction", "score", "model_name",
                            "model_version", "model_alias", "model_trained_at", "model_age_days", "run_id", "scored_at"]
     row = out.first()

@@ -37,15 +37,16 @@ def model_output(kind: str):
     return apply
 
 
-def prediction_rows(key: list[str], event_time: str, kind: str, model_name: str, model_version: str,
+def prediction_rows(key: list[str], event_time: str, model_name: str, model_version: str,
                     model_alias: str, trained_at: datetime, run_id: str, scored_at: datetime):
-    """Spark ML output -> the predictions table's columns: key, as_of, prediction, score and the
-    model's identity and age (days from its training cutoff to the prediction time)."""
+    """Scored rows (with `prediction` and `score`, see `model_output`) -> the predictions table's
+    columns: key, as_of, prediction, score and the model's identity and age (days from its
+    training cutoff to the prediction time)."""
 
     def apply(df: DataFrame) -> DataFrame:
         trained = F.lit(trained_at).cast("timestamp")
         age_seconds = F.unix_timestamp(F.col(PREDICTION_TIME)) - F.unix_timestamp(trained)
-        return df.transform(model_output(kind)).select(
+        return df.select(
             *[col(k) for k in key],
             F.col(AS_OF),
             F.col(PREDICTION_TIME),
