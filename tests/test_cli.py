@@ -89,3 +89,29 @@ def test_sql_limit_and_refusal(sql_config):
     assert refused.exit_code == 1 and "refused 'drop'" in refused.output
     missing = runner.invoke(app, ["sql", "--config", sql_config, "select * from nope"])
     assert missing.exit_code == 1 and "nope" in missing.output
+
+
+@pytest.mark.parametrize("query", [
+    "select '--not a comment' as a, 'x;y' as b", "/* a comment */ select 1;", "select `update` from (select 1 as `update`)",
+    "select 1 -- trailing comment", "with t as (select 1 x) select * from t where x in (select 1)",
+])
+def test_read_only_queries_with_comments_strings_and_names_pass(spark, query):
+    text = check_read_only(spark, query)
+    assert spark.sql(text).collect()  # what is returned runs as it was written
+
+
+@pytest.mark.parametrize("query,why", [
+    ("select 1; select 2", "one statement at a time, found 2"),
+    ("select 1 /* ; */ ; drop table predictions", "one statement at a time"),
+    ("-- select\ndrop table predictions", "refused 'drop'"),
+    ("/* select */ insert into predictions select 1", "refused 'insert'"),
+    ("select reflect('java.lang.System', 'exit', 0)", "reflect\\(\\) calls into the JVM"),
+    ("select * from (select java_method('java.lang.System', 'exit', 0))", "java_method\\(\\) calls into the JVM"),
+    ("with a as (select 1) select * from a union all select try_reflect('java.lang.System', 'exit', 0)",
+     "try_reflect\\(\\) calls into the JVM"),
+    ("from predictions insert into x select *", "InsertInto"),
+    ("show tables; drop table predictions", "one statement at a time"),
+])
+def test_hidden_writes_and_jvm_calls_are_refused(spark, query, why):
+    with pytest.raises(ValueError, match=why):
+        check_read_only(spark, query)

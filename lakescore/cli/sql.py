@@ -27,35 +27,65 @@ class OutputFormat(str, Enum):
 
 _READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|VALUES|TABLE|FROM)\b", re.IGNORECASE)
 _READ_ONLY_COMMANDS = re.compile(r"^(Show|Describe)")
+# Plan nodes that write or change state (by class name), and functions that call into the JVM.
+_WRITING_NODES = re.compile(r"Insert|Write|Create|Replace|Merge|Delete|Update|Drop|Alter|Cache|Overwrite|"
+                            r"Truncate|Refresh|Command|SetCatalog|SetNamespace|AddJar|AddFile")
+_JVM_CALLS = re.compile(r"'?\b(reflect|java_method|try_reflect)\(", re.IGNORECASE)
+_NODE = re.compile(r"^[\s:+\-|!]*'?([A-Za-z]+)")
+_LEXEME = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|;", re.DOTALL)
+REFUSED = "only read-only queries are allowed (SELECT, SHOW, DESCRIBE)"
 
 
-def _strip_comments(query: str) -> str:
-    query = re.sub(r"/\*.*?\*/", " ", query, flags=re.DOTALL)
-    return re.sub(r"--[^\n]*", " ", query).strip().rstrip(";").strip()
+def _statements(query: str) -> tuple[str, int]:
+    """The query with its comments blanked (strings and quoted names kept), to read its first
+    keyword, and how many statements it holds: a `;` outside strings and comments separates two,
+    a trailing one ends the last."""
+    out, last = [], 0
+    for m in _LEXEME.finditer(query):
+        token = m.group(0)
+        out += [query[last:m.start()], " " if token.startswith(("--", "/*")) else token]
+        last = m.end()
+    out.append(query[last:])
+    bare = "".join(out).strip()
+    while bare.endswith(";"):
+        bare = bare[:-1].rstrip()
+    pieces = [m.group(0) for m in _LEXEME.finditer(bare)]
+    return bare, 1 + pieces.count(";")
 
 
 def check_read_only(spark, query: str) -> str:
-    """Return the query if it only reads (SELECT, SHOW, DESCRIBE); raise ValueError otherwise.
-    Spark's own parser decides: a query plan that writes nothing, or a SHOW/DESCRIBE command."""
-    text = _strip_comments(query)
-    if not _READ_ONLY_START.match(text):
-        raise ValueError("only read-only queries are allowed (SELECT, SHOW, DESCRIBE): "
-                         f"refused {text.split()[0] if text else 'an empty query'!r}")
+    """Return the query (without a trailing semicolon) if it only reads: one SELECT, SHOW or
+    DESCRIBE; raise ValueError otherwise. Spark's own parser decides what the query does: a
+    plan with no node that writes or changes state, no call into the JVM (reflect,
+    java_method), or a SHOW/DESCRIBE command. Comments, CTEs and subqueries are looked through."""
+    bare, statements = _statements(query)
+    if statements > 1:
+        raise ValueError(f"{REFUSED}: one statement at a time, found {statements}")
+    if not _READ_ONLY_START.match(bare):
+        raise ValueError(f"{REFUSED}: refused {bare.split()[0] if bare else 'an empty query'!r}")
     from pyspark.errors import ParseException
 
+    text = query.strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
     try:
         plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
     except ParseException as exc:
         raise ValueError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
     name = plan.getClass().getSimpleName()
     command = spark._jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
-    writes = re.search(r"InsertInto|CreateTable|ReplaceTable|Merge|Delete|Update|Drop|Alter|Cache|Overwrite",
-                       plan.treeString())
     if command.isInstance(plan):
         if not _READ_ONLY_COMMANDS.match(name):
-            raise ValueError(f"only read-only queries are allowed (SELECT, SHOW, DESCRIBE): refused {name}")
-    elif writes:
-        raise ValueError(f"only read-only queries are allowed (SELECT, SHOW, DESCRIBE): the query contains {writes.group(0)}")
+            raise ValueError(f"{REFUSED}: refused {name}")
+        return text
+    tree = plan.treeString()
+    for line in tree.splitlines():
+        node = _NODE.match(line)
+        if node and _WRITING_NODES.search(node.group(1)):
+            raise ValueError(f"{REFUSED}: the query contains {node.group(1)}")
+    call = _JVM_CALLS.search(tree)
+    if call:
+        raise ValueError(f"{REFUSED}: {call.group(1)}() calls into the JVM")
     return text
 
 

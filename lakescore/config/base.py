@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from transforms.features.sql_refs import expression_problem
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -34,8 +36,16 @@ def _timezone(value: str) -> str:
     return value
 
 
+def check_expression(value: str) -> str:
+    """`value` if it is a plain SQL expression (no statement, subquery or JVM call)."""
+    problem = expression_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a plain SQL expression: {problem}")
+    return value
+
+
 Identifier = Annotated[str, AfterValidator(check_identifier)]
-SqlExpr = Annotated[str, Field(min_length=1)]
+SqlExpr = Annotated[str, Field(min_length=1), AfterValidator(check_expression)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 ColumnType = Literal["string", "int", "bigint", "double", "boolean", "date", "timestamp"]
 

@@ -37,3 +37,43 @@ def column_references(sql: str) -> set[tuple[str | None, str]]:
         else:
             refs.add((parts[0], parts[1]))
     return refs
+
+
+# What a config expression may not hold: it is an expression over a row, evaluated by Spark in
+# a projection or filter, never a statement, a query of other tables or a call into the JVM.
+_STATEMENT_WORDS = ("select", "insert", "update", "delete", "merge", "drop", "create", "alter", "truncate",
+                    "grant", "revoke", "call", "refresh", "msck", "load", "overwrite")
+_FORBIDDEN_FUNCTIONS = ("reflect", "java_method", "try_reflect")
+_WORD = re.compile(r"`[^`]*`|[A-Za-z_][A-Za-z0-9_]*")
+
+
+def expression_problem(sql: str) -> str | None:
+    """Why `sql` is not a plain SQL expression (None when it is): a statement separator, a
+    statement keyword or subquery, a call into the JVM, or an unclosed quote or comment. Words
+    inside string literals, comments and backtick-quoted names do not count."""
+    if "\x00" in sql:
+        return "a NUL character"
+    text = _COMMENT.sub(" ", _STRING.sub(" _string_ ", sql))
+    if "'" in text or '"' in text:
+        return "an unclosed string literal"
+    if "/*" in text:
+        return "an unclosed comment"
+    if ";" in text:
+        return "';': one expression, not several statements"
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        return "unbalanced parentheses"
+    for match in _WORD.finditer(text):
+        word = match.group(0)
+        if word.startswith("`"):
+            continue
+        low = word.lower()
+        if low in _STATEMENT_WORDS:
+            return f"{word!r}: an expression over the row, not a statement or a query of other tables"
+        if low in _FORBIDDEN_FUNCTIONS and text[match.end():].lstrip().startswith("("):
+            return f"{word}(): calls into the JVM are not allowed"
+    return None
