@@ -22,6 +22,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from lakescore.config import UseCase
+from lakescore.errors import StageError
 
 log = logging.getLogger("lakescore")
 
@@ -111,6 +112,64 @@ def _check_delta(spark: SparkSession) -> None:
         ) from None
 
 
+class CatalogBusy(StageError):
+    """The local catalog (embedded Derby) is open in another process."""
+
+
+CATALOG_WAIT_ENV = "LAKESCORE_CATALOG_WAIT_SECONDS"
+_BUSY = ("the local catalog {db} is open in another process (a running job, a notebook or `lakescore sql` "
+         "on the same home): the embedded metastore admits one process at a time; wait for it to finish or "
+         "close its Spark session{waited}")
+
+
+def _catalog_held(db: Path) -> bool:
+    """Whether another process holds the embedded Derby database `db` (Derby keeps an exclusive
+    file lock on dbex.lck while it has the database open; a lock left by a killed process is gone
+    with the process)."""
+    import fcntl
+
+    lock = db / "dbex.lck"
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock this process took
+    return False
+
+
+def wait_for_catalog(home: Path, wait_seconds: float | None = None) -> None:
+    """Wait (bounded: LAKESCORE_CATALOG_WAIT_SECONDS, default 60) while another process holds the
+    local catalog, then raise CatalogBusy with one line that says what to do."""
+    db = home / "metastore_db"
+    wait = float(os.environ.get(CATALOG_WAIT_ENV, "60")) if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    if not _catalog_held(db):
+        return
+    log.warning("the local catalog %s is open in another process: waiting up to %.0fs", db, wait)
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        if not _catalog_held(db):
+            return
+    raise CatalogBusy(_BUSY.format(db=db, waited=f" (waited {wait:.0f}s, {CATALOG_WAIT_ENV})"))
+
+
+def check_catalog(spark: SparkSession, home: Path) -> None:
+    """Open the local catalog now, turning Derby's "already booted" failure (another process
+    won the race for it) into CatalogBusy."""
+    try:
+        spark.catalog.listDatabases()
+    except Exception as exc:  # noqa: BLE001 - py4j/Spark wrap Derby's error in several layers
+        text = str(exc)
+        if "Another instance of Derby" in text or "Failed to start database" in text or "XSDB6" in text:
+            raise CatalogBusy(_BUSY.format(db=home / "metastore_db", waited="")) from None
+        raise
+
+
 def get_spark(home: Path | None = None) -> SparkSession:
     """The SparkSession: the active one if any (Databricks, notebooks, tests), else a local one."""
     active = SparkSession.getActiveSession()
@@ -121,11 +180,14 @@ def get_spark(home: Path | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     started = time.perf_counter()
+    home = home or local_home()
+    wait_for_catalog(home)
     builder = SparkSession.builder
-    for key, value in local_spark_conf(home or local_home()).items():
+    for key, value in local_spark_conf(home).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     _check_delta(spark)
+    check_catalog(spark, home)
     _remember_delta_jars(spark)
     log.info("spark %s local session ready in %.1fs", spark.version, time.perf_counter() - started)
     return spark

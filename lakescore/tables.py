@@ -9,11 +9,14 @@ that training can record exactly which data it saw.
 from __future__ import annotations
 
 import logging
+import random
 import time
+import uuid
 from typing import Iterable
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakescore.config import UseCase, check_identifier
 from lakescore.errors import StageError
@@ -26,6 +29,26 @@ log = logging.getLogger("lakescore.tables")
 def quote(identifier: str) -> str:
     """Quote one table, schema or catalog name for SQL after checking it is a plain name."""
     return ident(check_identifier(identifier))
+
+
+COMMIT_LOOKBACK = 50          # commits searched for this write's own (concurrent writers may add some)
+RETRIES = 4
+RETRY_PAUSE_SECONDS = 0.5
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+              "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
+              "ProtocolChangedException", "DeltaConcurrentModificationException", "TABLE_OR_VIEW_ALREADY_EXISTS",
+              "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED", "DELTA_CONCURRENT")
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether `exc` is a lost race with a concurrent writer (retrying it is safe)."""
+    text = f"{type(exc).__name__} {str(exc)[:2000]}"
+    return any(name in text for name in _CONFLICTS)
+
+
+class WriteConflict(StageError):
+    """A write that kept losing races with concurrent writers."""
 
 
 class SchemaError(StageError):
@@ -127,9 +150,11 @@ class TableStore:
             except schemas.SchemaMismatch as exc:
                 raise SchemaError(str(exc)) from None
 
-    def _log_write(self, table: str, started: float, what: str) -> int:
-        """Log the commit just made and return the rows it wrote (from Delta's metrics)."""
-        last = DeltaTable.forName(self.spark, self.name(table)).history(1).first()
+    def _log_write(self, table: str, started: float, what: str, token: str) -> int:
+        """Log the commit this write made (found by its commit metadata `token`, whatever other
+        writers committed since) and return the rows it wrote (from Delta's metrics)."""
+        history = DeltaTable.forName(self.spark, self.name(table)).history(COMMIT_LOOKBACK)
+        last = history.where(F.col("userMetadata") == token).first() or history.first()
         metrics = last["operationMetrics"] or {}
         if "numTargetRowsInserted" in metrics:
             rows = int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))
@@ -149,14 +174,19 @@ class TableStore:
         started = time.perf_counter()
         self.check_schema(df, table)
         self.ensure_schema()
-        writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
+        token = uuid.uuid4().hex
         partition_by = list(partition_by)
-        if partition_by and not self.exists(table):
-            writer = writer.partitionBy(*partition_by)
-        if replace_where:
-            writer = writer.option("replaceWhere", replace_where)
-        writer.saveAsTable(self.display(table))
-        return self._log_write(table, started, f"{mode}" + (f" where {replace_where}" if replace_where else ""))
+
+        def commit() -> None:
+            writer = df.write.format("delta").mode(mode).option("mergeSchema", "true").option("userMetadata", token)
+            if partition_by and not self.exists(table):
+                writer = writer.partitionBy(*partition_by)
+            if replace_where:
+                writer = writer.option("replaceWhere", replace_where)
+            writer.saveAsTable(self.display(table))
+
+        self._retrying(commit, table)
+        return self._log_write(table, started, f"{mode}" + (f" where {replace_where}" if replace_where else ""), token)
 
     def merge(self, df: DataFrame, table: str, keys: list[str], *, partition_by: Iterable[str] = (),
               keep: Iterable[str] = (), delete_where: str | None = None) -> int:
@@ -170,16 +200,45 @@ class TableStore:
         self.check_schema(df, table)
         cond = " AND ".join(f"t.{ident(k)} <=> s.{ident(k)}" for k in keys)
         keep = set(keep)
-        merge = DeltaTable.forName(self.spark, self.name(table)).alias("t").merge(df.alias("s"), cond) \
-            .withSchemaEvolution()
-        merge = merge.whenMatchedUpdate(set={c: f"s.{ident(c)}" for c in df.columns if c not in keep}) \
-            if keep else merge.whenMatchedUpdateAll()
-        merge = merge.whenNotMatchedInsertAll()
-        if delete_where:
-            merge = merge.whenNotMatchedBySourceDelete(condition=delete_where)
-        merge.execute()
+        token = uuid.uuid4().hex
+
+        def commit() -> None:
+            merge = DeltaTable.forName(self.spark, self.name(table)).alias("t").merge(df.alias("s"), cond) \
+                .withSchemaEvolution()
+            merge = merge.whenMatchedUpdate(set={c: f"s.{ident(c)}" for c in df.columns if c not in keep}) \
+                if keep else merge.whenMatchedUpdateAll()
+            merge = merge.whenNotMatchedInsertAll()
+            if delete_where:
+                merge = merge.whenNotMatchedBySourceDelete(condition=delete_where)
+            # a merge takes its commit metadata from the session (one writer per session at a time)
+            self.spark.conf.set(USER_METADATA_CONF, token)
+            try:
+                merge.execute()
+            finally:
+                self.spark.conf.unset(USER_METADATA_CONF)
+
+        self._retrying(commit, table)
         return self._log_write(table, started, f"merge on {', '.join(keys)}"
-                               + (f", replacing {delete_where}" if delete_where else ""))
+                               + (f", replacing {delete_where}" if delete_where else ""), token)
+
+    def _retrying(self, commit, table: str) -> None:
+        """Run one commit, again after a conflict with a concurrent writer (Delta's optimistic
+        concurrency: the loser of a race re-reads and retries), at most RETRIES times."""
+        for attempt in range(RETRIES + 1):
+            try:
+                commit()
+                return
+            except Exception as exc:  # noqa: BLE001 - Delta's conflicts arrive as several classes
+                if not is_write_conflict(exc) or attempt == RETRIES:
+                    if is_write_conflict(exc):
+                        raise WriteConflict(f"table {self.display(table)}: {RETRIES + 1} attempts lost a race with "
+                                            f"concurrent writers: {type(exc).__name__}: "
+                                            f"{str(exc).strip().splitlines()[0][:200]}") from None
+                    raise
+                pause = RETRY_PAUSE_SECONDS * (2 ** attempt) * (1 + random.random())
+                log.warning("write %s: concurrent commit (%s), retrying in %.1fs", self.display(table),
+                            type(exc).__name__, pause)
+                time.sleep(pause)
 
     def create_view(self, view: str, select_sql: str) -> None:
         self.ensure_schema()
