@@ -37,7 +37,7 @@ def documented_schema(cfg: UseCase, table: str) -> schemas.TableSchema | None:
     table lakescore does not own: raw_<source>, or a name it does not know)."""
     t = cfg.tables
     fixed = {t.quarantine: schemas.QUARANTINE, t.data_quality: schemas.DATA_QUALITY, t.alerts: schemas.ALERTS,
-             t.model_validations: schemas.MODEL_VALIDATIONS}
+             t.model_validations: schemas.MODEL_VALIDATIONS, t.landed_files: schemas.LANDED_FILES}
     if table in fixed:
         return fixed[table]
     entity_src = cfg.sources[cfg.entity.source]
@@ -140,16 +140,20 @@ class TableStore:
         return rows
 
     def write(self, df: DataFrame, table: str, *, mode: str = "overwrite",
-              replace_where: str | None = None, partition_by: Iterable[str] = ()) -> int:
+              replace_where: str | None = None, partition_by: Iterable[str] = (),
+              overwrite_schema: bool = False) -> int:
         """Write a DataFrame as one Delta commit.
 
         `replace_where` overwrites only the rows matching the predicate (an as-of partition, a
         batch), which is what makes re-running a stage for the same as-of idempotent.
+        `overwrite_schema` (with mode overwrite) replaces the table's column types too (a
+        table rebuilt under a contract that changed a column's type).
         """
         started = time.perf_counter()
         self.check_schema(df, table)
         self.ensure_schema()
-        writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
+        writer = df.write.format("delta").mode(mode)
+        writer = writer.option("overwriteSchema", "true") if overwrite_schema else writer.option("mergeSchema", "true")
         partition_by = list(partition_by)
         if partition_by and not self.exists(table):
             writer = writer.partitionBy(*partition_by)

@@ -10,6 +10,12 @@ from __future__ import annotations
 BATCH_ID = "_batch_id"
 LANDED_AT = "_landed_at"
 RAW_META = (BATCH_ID, LANDED_AT)
+# Raw rows that did not parse: the text of the record as it arrived (Spark's CSV reader's
+# columnNameOfCorruptRecord, as lakescore lands files) or Auto Loader's rescued data (a raw
+# table written by Databricks Auto Loader). A row with a value in one of them is malformed.
+CORRUPT_RECORD = "_corrupt_record"
+RESCUED_DATA = "_rescued_data"
+MALFORMED_COLUMNS = (CORRUPT_RECORD, RESCUED_DATA)
 
 # Entity x as-of rows (features, predictions, monitoring windows).
 AS_OF = "as_of"

@@ -2,7 +2,7 @@
 documents. The table store checks every write against them (`check`), so a stage that writes an
 undocumented column, leaves one out or changes a type fails, naming the table and the column.
 
-Fixed tables (quarantine, data_quality, alerts, model_validations) are constants; tables whose
+Fixed tables (quarantine, data_quality, alerts, model_validations, landed_files) are constants; tables whose
 columns follow the use case (clean_<source>, features, predictions, slice_metrics) are built
 from it. A column whose type follows data the config does not type (a derived key column) is
 declared with type None: present, any type.
@@ -136,10 +136,18 @@ ANOMALY = _struct(("kind", STRING), ("column", STRING), ("value", DOUBLE), ("thr
                   ("detail", STRING), ("policy", STRING))
 DATA_QUALITY = TableSchema.of([
     ("source", STRING), ("batch_id", STRING), (AS_OF, DATE), ("processed_at", TIMESTAMP), ("rows_in", LONG),
-    ("rows_clean", LONG), ("rows_quarantined", LONG), ("quarantine_rate", DOUBLE), ("landed_at", TIMESTAMP),
-    ("null_rates", MapType(STRING, DOUBLE)), ("newest_event_at", TIMESTAMP), ("freshness_hours", DOUBLE),
-    ("volume_baseline", DOUBLE), ("volume_ratio", DOUBLE), ("anomalies", ArrayType(ANOMALY)),
-    ("anomaly_kinds", STRING), ("contract_hash", STRING)])
+    ("rows_clean", LONG), ("rows_quarantined", LONG), ("quarantine_rate", DOUBLE), ("rows_blank", LONG),
+    ("landed_at", TIMESTAMP), ("null_rates", MapType(STRING, DOUBLE)), ("newest_event_at", TIMESTAMP),
+    ("freshness_hours", DOUBLE), ("volume_baseline", DOUBLE), ("volume_ratio", DOUBLE),
+    ("anomalies", ArrayType(ANOMALY)), ("anomaly_kinds", STRING), ("contract_hash", STRING),
+    ("replayed_at", TIMESTAMP)])
+
+# One row per file lakescore landed into a raw table (as Auto Loader's file state): what it was,
+# which batch it became, and how its lines were counted (lines = header + rows' lines + blank).
+LANDED_FILES = TableSchema.of([
+    ("source", STRING), ("batch_id", STRING), ("path", STRING), ("file_name", STRING), ("digest", STRING),
+    ("bytes", LONG), ("modified_at", TIMESTAMP), ("lines", LONG), ("rows", LONG), ("rows_malformed", LONG),
+    ("rows_blank", LONG), ("landed_at", TIMESTAMP)])
 
 ALERTS = TableSchema.of([
     ("alert_id", STRING), (AS_OF, DATE), ("stage", STRING), ("severity", STRING), ("kind", STRING),

@@ -1,5 +1,5 @@
-"""The `lakescore` command line: run stages, query tables, draft contracts, document features,
-set up spark-submit. Each command group is a module of this package."""
+"""The `lakescore` command line: run stages, query tables, draft contracts, replay ingested
+batches, document features, set up spark-submit. Each command group is a module of this package."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from lakescore.cli.contract import contract_app
 from lakescore.cli.features import features_app
+from lakescore.cli.ingest import ingest_app
 from lakescore.cli.sql import sql
 from lakescore.stage import AsOfOpt, ConfigOpt, TargetOpt, run_command
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(features_app, name="features")
 app.add_typer(contract_app, name="contract")
+app.add_typer(ingest_app, name="ingest")
 app.command()(sql)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]

@@ -32,4 +32,5 @@ class Tables(Strict):
     slice_metrics: Identifier = "slice_metrics"
     drift_metrics: Identifier = "drift_metrics"
     alerts: Identifier = "alerts"
+    landed_files: Identifier = "landed_files"
 

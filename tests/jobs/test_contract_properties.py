@@ -28,6 +28,7 @@ from lakescore.config import parse_config
 from lakescore.runtime import Context
 from tests.support import EVENT_CONTRACT, events_use_case
 from transforms.contracts import anomalies as contracts
+from transforms.contracts import keys
 from transforms.contracts import rules as cleaning
 
 TRANSFORM_EXAMPLES = 30
@@ -183,7 +184,7 @@ def test_transforms_reconcile_and_explain_every_row(spark):
         tolerated = _tolerated(batch.tolerated)
         checked = (_raw(spark, batch, "b1")
                    .transform(cleaning.validate(RULES, ["NA"], keep=["_batch_id"], tolerated=tolerated))
-                   .transform(cleaning.flag_duplicate_keys(["id"], tolerated=tolerated)))
+                   .transform(keys.flag_duplicate_keys(["id"], tolerated=tolerated)))
         # one query: the clean ids and the quarantined rows side by side
         out = cleaning.clean_rows(checked).select(F.lit("clean").alias("side"), F.col("id"),
                                                   F.lit(None).cast("map<string,string>").alias("original"),

@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 
 from transforms import schemas
 from transforms.contracts import anomalies as contracts
-from transforms.contracts import inference, quality
+from transforms.contracts import inference, measures, quality
 from transforms.contracts import rules as cleaning
 from transforms.monitoring import alerts
 
@@ -90,15 +90,15 @@ def test_new_and_missing_columns(spark):
 def test_previous_volumes_orders_history_then_the_run(spark):
     history = [(datetime(2024, 1, 2), "h2", 200), (datetime(2024, 1, 1), "h1", 100), (None, "h0", 50)]
     current = [(datetime(2024, 1, 4), "c2", 7), (datetime(2024, 1, 3), "c1", 5)]
-    assert contracts.previous_volumes(history, current, 2) == {"c1": [100, 200], "c2": [200, 5]}
-    assert contracts.previous_volumes([], current, 3) == {"c1": [], "c2": [5]}
+    assert measures.previous_volumes(history, current, 2) == {"c1": [100, 200], "c2": [200, 5]}
+    assert measures.previous_volumes([], current, 3) == {"c1": [], "c2": [5]}
 
 
 def test_volume_against_the_median_of_previous_batches(spark):
     rows = [(*_row("low", 40), [100, 90, 120]), (*_row("ok", 100), [100, 90, 120, 80]),
             (*_row("high", 300), [100]), (*_row("first", 10), [])]
     frame = spark.createDataFrame(rows, contracts.PROFILE_SCHEMA + ", previous_rows array<bigint>")
-    measured = frame.transform(contracts.with_volume)
+    measured = frame.transform(measures.with_volume)
     expected = spark.createDataFrame([("low", 100.0, 0.4), ("ok", 95.0, 100 / 95), ("high", 100.0, 3.0),
                                       ("first", None, None)],
                                      "batch_id string, volume_baseline double, volume_ratio double")
@@ -113,7 +113,7 @@ def test_stale_source(spark):
     profile = _profile(spark, [_row("fresh", newest=datetime(2024, 1, 1, 12)),
                                _row("stale", newest=datetime(2023, 12, 30, 5)),
                                _row("none", newest=None)])
-    measured = profile.transform(contracts.with_freshness(AS_OF))
+    measured = profile.transform(measures.with_freshness(AS_OF))
     assert {r["batch_id"]: r["freshness_hours"] for r in measured.collect()} == {
         "fresh": 17.0, "stale": 72.0, "none": None}
     out = measured.transform(contracts.findings(contracts.stale_source("at", 48)))
