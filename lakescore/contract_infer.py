@@ -166,7 +166,8 @@ def _draft(rows: DataFrame, source: str, origin: str, src: Source | None, column
         if "min" in spec:
             observed.insert(0, f"observed {s['min_value']:g}..{s['max_value']:g}")
         elif spec["type"] in inference.TIME_TYPES and s["min_time"] is not None:
-            observed.insert(0, f"observed {s['min_time']}..{s['max_time']}")
+            shown = 10 if spec["type"] == "date" else None
+            observed.insert(0, f"observed {s['min_time'][:shown]}..{s['max_time'][:shown]}")
         lines.append(f"  {c}: {flow(spec)}  # {', '.join(observed)}")
     if src is not None and src.derived:
         lines.append("derived:")

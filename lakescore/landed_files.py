@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakescore.config import Source
@@ -85,37 +85,47 @@ def new_files(ctx: Context, source: str, src: Source, known: Known
 
 @dataclass
 class Landed:
-    """A file read for landing: its rows (observed as they are written) and its lines."""
+    """A file read for landing: its rows, its columns and its lines."""
 
     file: LandingFile
     lines: int
     rows: DataFrame | None
-    observation: Observation | None = None
-
-    def counts(self) -> tuple[int, int, int]:
-        """(rows, malformed rows, blank lines): blank lines are the lines that are neither the
-        header nor part of a row."""
-        if self.observation is None:
-            return 0, 0, max(self.lines - 1, 0)
-        m = self.observation.get
-        blank = self.lines - (1 if self.lines else 0) - int(m["record_lines"] or 0)
-        if blank < 0:
-            log.warning("land  %s: %d lines counted but the rows span %d: blank lines not known",
-                        self.file.path, self.lines, m["record_lines"])
-        return int(m["rows"]), int(m["malformed"]), max(blank, 0)
+    columns: list[str] = field(default_factory=list)
 
 
 def _read(ctx: Context, source: str, f: LandingFile, now) -> Landed:
     path = csv_file(ctx.home, source, f)
     rows, columns = read_csv(ctx.spark, path)
-    landed = Landed(f, count_lines(path), None)
     if columns:
-        landed.observation = Observation(f"landing-{source}-{f.batch_id}")
-        landed.rows = rows.observe(
-            landed.observation, F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT_RECORD)).alias("malformed"),
-            F.sum(line_breaks(columns) + 1).alias("record_lines"),
-        ).withColumn(BATCH_ID, F.lit(f.batch_id)).withColumn(LANDED_AT, F.lit(now).cast("timestamp"))
-    return landed
+        rows = rows.withColumn(BATCH_ID, F.lit(f.batch_id)).withColumn(LANDED_AT, F.lit(now).cast("timestamp"))
+    return Landed(f, count_lines(path), rows if columns else None, columns)
+
+
+def _counts(ctx: Context, source: str, read: list[Landed]) -> dict[str, tuple[int, int, int]]:
+    """(rows, malformed rows, blank lines) of each file just landed, from the raw table: lines =
+    1 (the header) + the lines of its rows + its blank lines. Only a file with more lines than
+    header + rows (blank lines, or line breaks inside quoted values) needs its rows' line breaks
+    counted (one more query over its rows)."""
+    store, raw = ctx.tables, ctx.cfg.raw_table(source)
+    landed = {r.file.batch_id: r for r in read if r.rows is not None}
+    counts = {b: (0, 0) for b in landed}
+    if landed:
+        table = store.spark.table(store.display(raw)).where(in_list(BATCH_ID, list(landed)))
+        for row in table.groupBy(BATCH_ID).agg(F.count(F.lit(1)).alias("n"), F.count(CORRUPT_RECORD).alias("bad")).collect():
+            counts[row[BATCH_ID]] = (int(row["n"]), int(row["bad"]))
+    extra = {b: r.lines - 1 - counts[b][0] for b, r in landed.items()}
+    breaks = {}
+    for b in [b for b, n in extra.items() if n > 0]:
+        breaks[b] = store.spark.table(store.display(raw)).where(eq(BATCH_ID, b)) \
+            .agg(F.sum(line_breaks(landed[b].columns))).first()[0] or 0
+    out = {r.file.batch_id: (0, 0, max(r.lines - 1, 0)) for r in read if r.rows is None}
+    for b in landed:
+        blank = extra[b] - int(breaks.get(b, 0))
+        if blank < 0:
+            log.warning("land  %s: %s has %d lines but its header and rows take %d", source, landed[b].file.path,
+                        landed[b].lines, landed[b].lines - blank)
+        out[b] = (*counts[b], max(blank, 0))
+    return out
 
 
 def _record(source: str, f: LandingFile, lines: int | None, counts, now, batch_id: str | None = None) -> tuple:
@@ -148,8 +158,9 @@ def land(ctx: Context, sources: dict[str, Source]) -> dict[str, dict[str, int | 
             for more in frames[1:]:
                 union = union.unionByName(more, allowMissingColumns=True)
             store.write(union, cfg.raw_table(source), mode="append")
+        landed = _counts(ctx, source, read)
         for r in read:
-            counts = r.counts()
+            counts = landed[r.file.batch_id]
             records.append(_record(source, r.file, r.lines, counts, now))
             out[source][r.file.batch_id] = counts[2]
             log.info("land  %s: %s -> batch %s: %d rows (%d malformed), %d blank line(s)", source, r.file.path,

@@ -134,7 +134,8 @@ class TableStore:
         if "numTargetRowsInserted" in metrics:
             rows = int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))
         else:
-            rows = int(metrics.get("numOutputRows", 0))
+            # a replaceWhere that rewrites files holding other rows counts those as copied
+            rows = int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
         log.info("write %-45s rows=%s version=%d %.1fs %s", self.display(table), f"{rows:,}",
                  last["version"], time.perf_counter() - started, what)
         return rows

@@ -11,7 +11,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from lakescore.config.base import ConfigError, Identifier, Strict
-from lakescore.config.sources import Source
+from lakescore.config.sources import DraftSource, Source
 from lakescore.config.storage import Storage, Tables
 from lakescore.config.use_case import UseCase
 
@@ -53,7 +53,7 @@ def _targeted(data: Any, target: str | None, source: str) -> dict:
     return data
 
 
-def _with_base(sources: dict[str, Source], base: str | Path | None) -> None:
+def _with_base(sources: dict[str, Source] | dict[str, DraftSource], base: str | Path | None) -> None:
     """Relative landing paths are relative to the config file's folder."""
     if base is not None:
         for src in sources.values():
@@ -99,7 +99,7 @@ class SourcesFile(Strict):
 
     storage: Storage | None = None
     tables: Tables = Field(default_factory=Tables)
-    sources: dict[Identifier, Source] = Field(default_factory=dict)
+    sources: dict[Identifier, DraftSource] = Field(default_factory=dict)
 
 
 def load_sources(path: str | Path, *, target: str | None = None) -> SourcesFile:

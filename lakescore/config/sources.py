@@ -196,3 +196,14 @@ class Source(Strict):
             return self.columns[column].policy(kind, self.policies)
         return self.policies.get(kind) or DEFAULT_POLICIES[kind]
 
+
+
+class DraftSource(Source):
+    """A source whose contract is being drafted (`lakescore contract infer`): it may have no
+    columns yet, only its landing."""
+
+    columns: dict[Identifier, ColumnSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _key_in_columns(self) -> DraftSource:
+        return super()._key_in_columns() if self.columns or self.key else self

@@ -229,3 +229,31 @@ def test_row_hash_tells_where_the_nulls_are(spark):
     df = spark.createDataFrame([("x", None), (None, "x"), ("x", None)], "a string, b string")
     hashes = [r["h"] for r in df.select(cleaning.row_hash(["a", "b"]).alias("h")).collect()]
     assert hashes[0] == hashes[2] != hashes[1]
+
+
+def test_a_malformed_line_is_a_reason_and_keeps_its_text(spark):
+    raw = spark.createDataFrame(
+        [("1", "2.5", None, "A", None, "b1"), ("2", "3.5", None, "B", "2,3.5,,B,EXTRA", "b1"), ("3", None, None, None, "3", "b1")],
+        "id string, amount string, ts string, code string, _corrupt_record string, _batch_id string")
+    checked = raw.transform(cleaning.validate(SPEC, [], keep=["_batch_id"]))
+    expected = spark.createDataFrame(
+        [("1", []), ("2", [("malformed_row", None, "line does not fit the header's fields: 2,3.5,,B,EXTRA")]),
+         ("3", [("malformed_row", None, "line does not fit the header's fields: 3"),
+                ("missing_value", "code", "required value is null")])],
+        "id string, _reasons " + cleaning.REASON_TYPE)
+    assert_df_equality(checked.select(F.col("id").cast("string").alias("id"), "_reasons"), expected,
+                       ignore_nullable=True, ignore_row_order=True)
+    assert checked.where("id = 2").first()["_original"]["_corrupt_record"] == "2,3.5,,B,EXTRA"
+    assert "_corrupt_record" not in cleaning.clean_rows(checked).columns
+
+
+def test_malformed_rules_of_rescued_data_and_long_lines(spark):
+    df = spark.createDataFrame([("x" * 300, '{"extra": "1"}')], "_corrupt_record string, _rescued_data string")
+    rules = cleaning.malformed_rules(df.columns)
+    assert [r.code for r in rules] == ["malformed_row", "malformed_row"]
+    out = df.select(*[r.check["detail"].alias(f"d{i}") for i, r in enumerate(rules)])
+    expected = spark.createDataFrame(
+        [("line does not fit the header's fields: " + "x" * 200 + "...", '_rescued_data: {"extra": "1"}')],
+        "d0 string, d1 string")
+    assert_df_equality(out, expected, ignore_nullable=True)
+    assert cleaning.malformed_rules(["id", "name"]) == []
