@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -41,14 +42,34 @@ def test_latest_view_and_monitoring(e2e, spark):
     assert [r.decision for r in decisions] == ["promoted"]
 
 
+def test_training_reports_every_feature_and_the_gate_records_every_check(e2e, spark):
+    ctx, results = e2e
+    version = results["train"]["model_version"]
+    report = spark.table("e2e_flights.feature_reports").where(F.col("model_version") == version)
+    assert sorted(r.feature for r in report.collect()) == sorted(f.name for f in ctx.cfg.model_features)
+    assert report.where("single_feature_power < 0.5 OR single_feature_power > 0.85 "
+                        "OR permutation_importance IS NULL OR verdict IS NULL").count() == 0
+    metrics = spark.table("e2e_flights.model_metrics").where(F.col("model_version") == version)
+    whole = {(r.split, r.metric): r.value for r in metrics.where("slice_key IS NULL").collect()}
+    assert whole[("out_of_time", "auc")] == pytest.approx(results["train"]["oot_metrics"]["auc"])
+    assert {"train", "test", "out_of_time"} == {s for s, _ in whole}
+    checks = {r.check for r in spark.table("e2e_flights.model_validations").collect()}
+    assert {"floor_auc", "vs_champion", "vs_best_recent", "compat_signature", "compat_versions",
+            "infra_compatibility", "scoring_speed", "sanity_constant_scores"} <= checks
+
+
 def test_rerun_is_idempotent_and_training_reproducible(e2e, spark):
     ctx, first = e2e
     before = spark.table("e2e_flights.predictions").select("flight_id", "as_of", "prediction", "score").cache()
     before.count()
-    second = run_stages(ctx, STAGES)
+    assert run_stages(ctx, ["train"])["train"]["trained"] is False  # @champion is new: nothing to retrain
+    second = run_stages(dataclasses.replace(ctx, force=True), STAGES)
     after = spark.table("e2e_flights.predictions").select("flight_id", "as_of", "prediction", "score")
     # Same inputs, same seed, same split: the retrained model gives the same scores.
+    assert second["train"]["model_version"] != first["train"]["model_version"]
     assert second["train"]["test_metrics"] == pytest.approx(first["train"]["test_metrics"], abs=1e-9)
+    assert second["train"]["oot_metrics"] == pytest.approx(first["train"]["oot_metrics"], abs=1e-9)
+    assert second["promote"]["decision"] == "promoted"
     assert_df_equality(before, after, ignore_row_order=True)
     assert second["ingest"]["flights"]["rows_in"] == 0  # the landed batch was not processed twice
     assert spark.table("e2e_flights.clean_flights").count() == first["ingest"]["flights"]["rows_in"]

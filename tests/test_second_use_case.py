@@ -21,7 +21,7 @@ def _raw_deliveries(spark):
     rows = []
     start = datetime(2024, 2, 20)
     for i in range(1500):
-        ordered = start + timedelta(minutes=rng.randrange(0, 31 * 24 * 60))
+        ordered = start + timedelta(minutes=rng.randrange(0, 32 * 24 * 60))
         region = rng.choice(["north", "south", "east"])
         distance = round(rng.uniform(1, 30), 2)
         items = rng.randint(1, 5)
@@ -52,3 +52,12 @@ def test_regression_use_case_runs_end_to_end(spark, lakescore_home):
     metrics = spark.table("test_deliveries.slice_metrics").where("slice_key IS NULL").first()
     assert metrics["count"] == expected and metrics["rmse"] < 15.0
     assert "auc" not in metrics.asDict()  # regression metrics only
+    report = {r.feature: r for r in spark.table("test_deliveries.feature_reports").collect()}
+    assert report["distance_km"].verdict == "leak_suspect" and report["distance_km"].power_metric == "r2"
+
+    # The next day: static training, so the model of the day before serves it.
+    next_day = run_stages(Context(cfg=cfg, as_of=AS_OF + timedelta(days=1), home=lakescore_home), STAGES)
+    assert next_day["train"]["trained"] is False and "1 day(s) old" in next_day["train"]["reason"]
+    assert next_day["promote"]["decision"] == "unchanged"
+    served = spark.table("test_deliveries.predictions").where(F.col("as_of") == AS_OF + timedelta(days=1))
+    assert served.count() > 0 and {r.model_version for r in served.collect()} == {results["train"]["model_version"]}

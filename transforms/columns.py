@@ -27,6 +27,7 @@ FEATURE_SET = "feature_set"
 SPLIT = "split"
 TRAIN = "train"
 TEST = "test"
+OUT_OF_TIME = "out_of_time"
 
 # Labels: when an entity's label became known.
 LABEL_KNOWN_AT = "label_known_at"

@@ -2,10 +2,11 @@
 documents. The table store checks every write against them (`check`), so a stage that writes an
 undocumented column, leaves one out or changes a type fails, naming the table and the column.
 
-Fixed tables (quarantine, data_quality, alerts, model_validations, landed_files) are constants; tables whose
-columns follow the use case (clean_<source>, features, predictions, slice_metrics) are built
-from it. A column whose type follows data the config does not type (a derived key column) is
-declared with type None: present, any type.
+Fixed tables (quarantine, data_quality, alerts, model_validations, landed_files,
+feature_reports, model_metrics) are constants; tables whose columns follow the use case
+(clean_<source>, features, predictions, slice_metrics) are built from it. A column whose type
+follows data the config does not type (a derived key column) is declared with type None:
+present, any type.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from transforms.columns import (
     SCORED_AT,
     SLICE_KEY,
     SLICE_VALUE,
+    SPLIT,
     WINDOW,
 )
 from transforms.modeling.metrics import BINARY_METRICS, REGRESSION_METRICS
@@ -158,6 +160,19 @@ MODEL_VALIDATIONS = TableSchema.of([
     (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (AS_OF, DATE), ("check", STRING), ("metric", STRING),
     ("value", DOUBLE), ("baseline", DOUBLE), ("threshold", DOUBLE), ("passed", BOOLEAN), ("reason", STRING),
     ("decision", STRING), ("validated_at", TIMESTAMP)])
+
+# One row per model version x feature: the training-time report on each model feature.
+FEATURE_REPORTS = TableSchema.of([
+    (AS_OF, DATE), (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (RUN_ID, STRING), ("feature", STRING),
+    ("kind", STRING), ("single_feature_power", DOUBLE), ("power_metric", STRING), ("permutation_importance", DOUBLE),
+    ("importance_std", DOUBLE), ("importance_metric", STRING), ("ablation_delta", DOUBLE), ("verdict", STRING),
+    ("reported_at", TIMESTAMP)])
+
+# One row per model version x split x slice x metric: every training run's metrics, for SQL.
+MODEL_METRICS = TableSchema.of([
+    (AS_OF, DATE), (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (RUN_ID, STRING), (SPLIT, STRING),
+    (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("rows", LONG), ("metric", STRING), ("value", DOUBLE),
+    ("computed_at", TIMESTAMP)])
 
 
 # ------------------------------------------------------------------- use-case tables

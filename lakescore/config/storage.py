@@ -29,6 +29,8 @@ class Tables(Strict):
     predictions: Identifier = "predictions"
     predictions_latest: Identifier = "predictions_latest"
     model_validations: Identifier = "model_validations"
+    feature_reports: Identifier = "feature_reports"
+    model_metrics: Identifier = "model_metrics"
     slice_metrics: Identifier = "slice_metrics"
     drift_metrics: Identifier = "drift_metrics"
     alerts: Identifier = "alerts"

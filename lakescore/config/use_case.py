@@ -15,7 +15,16 @@ from pydantic import Field, field_validator, model_validator
 from lakescore.config.base import Identifier, Strict
 from lakescore.config.entity import Entity, Label
 from lakescore.config.features import Feature, FeatureSet
-from lakescore.config.modeling import METRICS, Gate, Model, Split, Train, is_classifier
+from lakescore.config.gate import Gate
+from lakescore.config.modeling import (
+    DEFAULT_MARGIN_MIN_POWER,
+    DEFAULT_MAX_SINGLE_POWER,
+    METRICS,
+    Model,
+    Split,
+    Train,
+    is_classifier,
+)
 from lakescore.config.monitoring import MlflowSettings, Monitor
 from lakescore.config.sources import Source
 from lakescore.config.storage import Storage, Tables
@@ -79,6 +88,18 @@ class UseCase(Strict):
         for key in [self.model.primary_metric, *self.gate.floors]:
             if key not in allowed:
                 raise ValueError(f"metric {key!r} is not one of {sorted(allowed)} for a {self.label.kind} label")
+        model_inputs = {f.name for f in self.model_features}
+        for where, names in (("train.leakage.allow", self.train.leakage.allow),
+                             ("train.allow_empty_features", self.train.allow_empty_features)):
+            unknown = [n for n in names if n not in model_inputs]
+            if unknown:
+                raise ValueError(f"{where}: {unknown} are not model features")
+        if self.split.out_of_time_days >= self.train.window_days:
+            raise ValueError(f"split.out_of_time_days ({self.split.out_of_time_days}) must be below "
+                             f"train.window_days ({self.train.window_days}): nothing would be left to train on")
+        if self.gate.evaluate_on == "out_of_time" and self.split.out_of_time_days == 0:
+            raise ValueError("gate.evaluate_on is out_of_time but split.out_of_time_days is 0: hold out some days "
+                             "or evaluate on test")
         return self
 
     @field_validator("features", mode="before")
@@ -143,6 +164,15 @@ class UseCase(Strict):
 
     def clean_table(self, source: str) -> str:
         return f"{self.tables.clean_prefix}{source}"
+
+    @property
+    def max_single_power(self) -> float:
+        return self.train.leakage.max_single_power or DEFAULT_MAX_SINGLE_POWER[self.label.kind]
+
+    @property
+    def margin_min_power(self) -> float:
+        value = self.train.leakage.margin_min_power
+        return DEFAULT_MARGIN_MIN_POWER[self.label.kind] if value is None else value
 
     @property
     def feature_names(self) -> list[str]:

@@ -52,3 +52,9 @@ DEFAULT_POLICIES: dict[str, str] = {
     # a batch mostly rejected is a broken batch or a broken contract: stop, do not serve stale data
     HIGH_QUARANTINE_RATE: FAIL,
 }
+
+# Alert kinds of the model checks (not contract anomalies: no policy applies to them).
+FEATURE_NO_GAIN = "feature_no_gain"          # train: a model feature whose permutation importance is nil
+CHALLENGER_REJECTED = "challenger_rejected"  # promote: the gate refused @challenger
+RETRAIN_TRIGGERED = "retrain_triggered"      # monitor opens a retraining trigger; train's policy reads it
+MODEL_KINDS = (FEATURE_NO_GAIN, CHALLENGER_REJECTED, RETRAIN_TRIGGERED)
