@@ -47,3 +47,16 @@ DEFAULT_POLICIES: dict[str, str] = {
     HIGH_NUM_EXAMPLES: WARN,
     STALE_SOURCE: WARN,
 }
+
+# Findings of the monitor stage (alerts with stage `monitor`): drift, skew, model health and
+# the retraining trigger. Not contract anomalies: no policy applies to them.
+TRAINING_SERVING_SKEW = "training_serving_skew"
+FEATURE_DRIFT = "feature_drift"
+PREDICTION_DRIFT = "prediction_drift"
+EXAMPLE_SKEW = "example_skew"
+MODEL_STALE = "model_stale"
+QUALITY_DROP = "quality_drop"
+SLOW_DEGRADATION = "slow_degradation"
+RETRAIN_TRIGGERED = "retrain_triggered"
+MONITOR_KINDS = (TRAINING_SERVING_SKEW, FEATURE_DRIFT, PREDICTION_DRIFT, EXAMPLE_SKEW, MODEL_STALE, QUALITY_DROP,
+                 SLOW_DEGRADATION, RETRAIN_TRIGGERED)
