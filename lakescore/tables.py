@@ -37,7 +37,8 @@ def documented_schema(cfg: UseCase, table: str) -> schemas.TableSchema | None:
     table lakescore does not own: raw_<source>, or a name it does not know)."""
     t = cfg.tables
     fixed = {t.quarantine: schemas.QUARANTINE, t.data_quality: schemas.DATA_QUALITY, t.alerts: schemas.ALERTS,
-             t.model_validations: schemas.MODEL_VALIDATIONS}
+             t.model_validations: schemas.MODEL_VALIDATIONS, t.drift_metrics: schemas.DRIFT_METRICS,
+             t.model_health: schemas.MODEL_HEALTH}
     if table in fixed:
         return fixed[table]
     entity_src = cfg.sources[cfg.entity.source]

@@ -31,5 +31,6 @@ class Tables(Strict):
     model_validations: Identifier = "model_validations"
     slice_metrics: Identifier = "slice_metrics"
     drift_metrics: Identifier = "drift_metrics"
+    model_health: Identifier = "model_health"
     alerts: Identifier = "alerts"
 
