@@ -10,8 +10,8 @@ each day with the champion's training rows (BASELINE) and with the day before (C
 exactly as the monitor stage does. Days inside the training window are the null case (no
 drift but a day's own variation: every alert there is a false alarm); December is the season
 the model did not see. Prints, per column and comparison, the median of each metric and the
-share of days the configured test flags, in each period; writes the rows to
-benchmarks/results/drift-calibration-<timestamp>.json.
+share of days the configured test flags, in each period; writes the medians, maxima and flagged
+days to benchmarks/results/drift-calibration-<timestamp>.json.
 """
 
 from __future__ import annotations
@@ -99,26 +99,29 @@ def main() -> None:
 
     table = [figures(r) for r in rows]
     print(f"{len(days) - 1} days compared in {seconds:.0f}s; test per column as configured (conf: {args.config})")
-    header = f"{'column':26} {'type':11} {'period':6} " + " ".join(f"{m[:10]:>10}" for m in metrics) + \
-        f" {'metric':22} {'flagged':>8}"
-    print(header)
+    print(f"{'column':26} {'type':11} {'period':6} " + " ".join(f"{m[:10]:>10}" for m in metrics)
+          + f" {'metric':22} {'flagged':>8}  (medians; flagged: days the configured test flags / days decided)")
+    summary = []
     for (column, drift_type) in sorted({(r["column_name"], r["drift_type"]) for r in table}):
         for period, inside in (("train", True), ("dec", False)):
             part = [r for r in table if r["column_name"] == column and r["drift_type"] == drift_type
                     and (r[AS_OF] < split) == inside]
             if not part:
                 continue
-            meds = []
+            entry = {"column": column, "drift_type": drift_type, "period": period, "metric": part[0]["metric"],
+                     "threshold": part[0]["threshold"], "days": len(part),
+                     "flagged": sorted(str(r[AS_OF]) for r in part if r["drifted"]),
+                     "decided": sum(1 for r in part if r["drifted"] is not None)}
             for m in metrics:
-                vals = [r[m] for r in part if r[m] is not None]
-                meds.append(f"{statistics.median(vals):10.3f}" if vals else f"{'-':>10}")
-            decided = [r for r in part if r["drifted"] is not None]
-            flagged = sum(1 for r in decided if r["drifted"])
-            metric = part[0]["metric"] or "(no decision)"
-            print(f"{column:26} {drift_type:11} {period:6} {' '.join(meds)} {metric:22} {flagged:>3}/{len(decided):<3}")
+                vals = sorted(r[m] for r in part if r[m] is not None)
+                entry[m] = {"median": statistics.median(vals), "max": vals[-1]} if vals else None
+            summary.append(entry)
+            meds = " ".join(f"{entry[m]['median']:10.3f}" if entry[m] else f"{'-':>10}" for m in metrics)
+            print(f"{column:26} {drift_type:11} {period:6} {meds} {entry['metric'] or '(no decision)':22} "
+                  f"{len(entry['flagged']):>3}/{entry['decided']:<3}")
     out = ROOT / "benchmarks" / "results" / f"drift-calibration-{datetime.now():%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps({"config": args.config, "first": args.first, "last": args.last, "seconds": seconds,
-                               "rows": table}, default=str, indent=1))
+    out.write_text(json.dumps({"config": args.config, "first": args.first, "last": args.last, "split": args.split,
+                               "seconds": seconds, "summary": summary}, default=str, indent=1))
     print(f"wrote {out}")
 
 

@@ -48,7 +48,7 @@ def run(
     train     features + known labels -> MLflow run, model version @challenger
     promote   gate the challenger -> model_validations, @champion when it passes
     score     @champion scores every catalog entity of the as-of -> predictions
-    monitor   predictions + labels -> slice_metrics
+    monitor   predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
     """
     from jobs.pipeline import stages
 

@@ -80,3 +80,22 @@ def test_drift_rows_compare_each_window_with_the_baseline_and_the_day_before(spa
     assert got[(D2, "BASELINE", "x")].mean == pytest.approx(6.5) and got[(D2, "BASELINE", "c")].mean is None
     assert got[(D1, "BASELINE", "c")].l_infinity_distance == 0.0
     assert rows.where(F.col("correlation").isNotNull()).count() == 0
+
+
+def test_drift_rows_per_slice_compare_each_slice_with_the_same_slice_of_the_baseline(spark):
+    schema = "as_of date, model_id string, x double, g string, score double, prediction double"
+    # slice a moves, slice b does not; the whole table moves by half as much
+    serving = spark.createDataFrame([(D1, "m/1", float(i % 10) + (5.0 if g == "a" else 0.0), g, 0.5, 0.0)
+                                     for i in range(200) for g in ("a", "b")], schema)
+    baseline = spark.createDataFrame([(None, "m/1", float(i % 10), g, 0.5, 0.0) for i in range(200) for g in ("a", "b")],
+                                     schema).drop("as_of")
+    previous = serving.withColumn(comparisons.SCORED, F.lit(False)).where("FALSE")
+    rows = comparisons.drift_rows(
+        serving, previous, baseline, {"x": "numeric", "g": "categorical"}, ["g"], bins=10, coarse_bins=2,
+        baselines={"m/1": "train"}, defaults={"numeric": DriftTest("wasserstein_distance", 0.2),
+                                              "categorical": DriftTest("l_infinity_distance", 0.1)},
+        overrides={}, min_count=10, small_sample=5, max_null_rate_increase=0.1)
+    got = {(r.slice_key, r.slice_value, r.column_name): r for r in rows.where("drift_type = 'BASELINE'").collect()}
+    assert got[("g", "a", "x")].drifted is True and got[("g", "b", "x")].drifted is False
+    assert got[(None, None, "x")].drifted is True and got[("g", "a", "x")].baseline_count == 200
+    assert got[(None, None, "g")].l_infinity_distance == 0.0 and got[("g", "a", "g")].drifted is False
