@@ -69,15 +69,16 @@ def test_findings_from_drift_rows_and_failed_checks(spark):
         (D[0], "m/1", "CONSECUTIVE", "x", None, None, "wasserstein_distance", 0.1, 0.2, False, 1.0, 0.9, "window"),
         (D[0], "m/1", "CONSECUTIVE", "c", "s", "a", "l_infinity_distance", 0.3, 0.1, True, None, None, "window"),
         (D[0], "m/1", "BASELINE", "score", None, None, "ks_test", 0.001, 0.01, True, 0.3, 0.2, "training"),
+        (D[0], "m/1", "CONSECUTIVE", "score", None, None, "mean_shift", 3.0, 2.0, True, 0.3, 0.1, "window"),
         (D[0], "m/1", "EXAMPLE", "x", None, None, "rows_different_share", 0.5, 0.01, True, None, None, "served"),
         (D[0], "m/1", "BASELINE", "y", None, None, None, None, None, None, 1.0, 0.0, "training"),
     ], "as_of date, model_id string, drift_type string, column_name string, slice_key string, slice_value string, "
        "metric string, value double, threshold double, drifted boolean, mean double, baseline_mean double, "
        "baseline string")
     got = {(r.kind, r.subject) for r in health.drift_findings(drift).collect()}
-    assert got == {("training_serving_skew", "x"), ("feature_drift", "c [s=a]"), ("prediction_drift", "score"),
-                   ("example_skew", "x")}
-    detail = health.drift_findings(drift).where("kind = 'prediction_drift'").first().detail
+    assert got == {("training_serving_skew", "x"), ("feature_drift", "c [s=a]"), ("prediction_drift", "score (BASELINE)"),
+                   ("prediction_drift", "score (CONSECUTIVE)"), ("example_skew", "x")}
+    detail = health.drift_findings(drift).where("subject = 'score (BASELINE)'").first().detail
     assert "ks_test 0.0010 p-value < 0.01 vs training; mean 0.300 vs 0.200" in detail
     checks = spark.createDataFrame([
         (D[0], "m/1", None, None, "model_age", "model_age_days", 40.0, None, 30.0, None, False, "old"),

@@ -127,8 +127,8 @@ def quality_checks(metrics: DataFrame, reference: DataFrame, metric: str, *, low
 
 def drift_findings(drift: DataFrame) -> DataFrame:
     """drift_metrics rows -> a finding per drifted row: training_serving_skew (BASELINE),
-    feature_drift (CONSECUTIVE), prediction_drift (either, on the score or the prediction),
-    example_skew (EXAMPLE)."""
+    feature_drift (CONSECUTIVE), prediction_drift (either, on the score or the prediction: the
+    subject says which, `score (BASELINE)`), example_skew (EXAMPLE)."""
     output = F.col(COLUMN_NAME).isin(SCORE, PREDICTION)
     kind = (F.when(F.col(DRIFT_TYPE) == EXAMPLE, F.lit(EXAMPLE_SKEW))
             .when(output, F.lit(PREDICTION_DRIFT))
@@ -141,8 +141,11 @@ def drift_findings(drift: DataFrame) -> DataFrame:
         F.lit(" vs "), F.col("baseline"),
         F.when(F.col("mean").isNotNull(), F.concat(F.lit("; mean "), _fmt(F.col("mean"), 3), F.lit(" vs "),
                                                    _fmt(F.col("baseline_mean"), 3))).otherwise(F.lit("")))
+    # the score or prediction can drift against both baselines: the comparison is in the subject
+    subject = F.concat(F.col(COLUMN_NAME), _slice_suffix(), F.when(output, F.concat(
+        F.lit(" ("), F.col(DRIFT_TYPE), F.lit(")"))).otherwise(F.lit("")))
     return drift.where(F.col("drifted")).select(
-        F.col(AS_OF), kind.alias("kind"), F.concat(F.col(COLUMN_NAME), _slice_suffix()).alias("subject"),
+        F.col(AS_OF), kind.alias("kind"), subject.alias("subject"),
         F.col("value"), F.col("threshold"), detail.alias("detail"))
 
 
