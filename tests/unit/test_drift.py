@@ -28,13 +28,17 @@ def test_long_values_one_row_per_column_and_nan_is_null(spark):
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def _wide(spark, rows, schema="side string, x double, c string"):
+    return spark.createDataFrame(rows, schema).withColumn("m", F.lit("m1"))
+
+
 def test_quantile_edges_merge_repeats_and_coarse_edges_are_among_them(spark):
-    rows = [("r", float(v), "u") for v in [1, 1, 1, 1, 2, 3, 4, 5, 6, 7]]
-    edges = drift.quantile_edges(_long(spark, rows), ["m"], bins=10, coarse_bins=2).first()
-    assert edges["edges"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]          # the deciles, repeats merged
+    rows = [("r", float(v), "u") for v in [1, 1, 1, 1, 2, 3, 4, 5, 6, 7]] + [("r", float("nan"), "u")]
+    edges = drift.quantile_edges(_wide(spark, rows), ["m"], ["x"], bins=10, coarse_bins=2).first()
+    assert edges["edges"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]          # the deciles, repeats merged, NaN left out
     assert edges["coarse_edges"] == [2.0] and set(edges["coarse_edges"]) <= set(edges["edges"])
     with pytest.raises(ValueError, match="multiple"):
-        drift.quantile_edges(_long(spark, rows), ["m"], bins=10, coarse_bins=3)
+        drift.quantile_edges(_wide(spark, rows), ["m"], ["x"], bins=10, coarse_bins=3)
 
 
 def test_bin_of_counts_the_edges_below(spark):
@@ -45,7 +49,7 @@ def test_bin_of_counts_the_edges_below(spark):
 
 def _compare(spark, current, reference, bins=4, coarse_bins=2):
     cur, ref = _long(spark, current).where("side = 'cur'"), _long(spark, reference).where("side = 'ref'")
-    edges = drift.quantile_edges(ref, ["m"], bins, coarse_bins)
+    edges = drift.quantile_edges(_wide(spark, reference), ["m"], ["x"], bins, coarse_bins)
     return drift.compare(drift.histogram(cur, edges, ["m"], ["m"]), drift.histogram(ref, edges, ["m"], ["m"]),
                          edges, ["m"], ["m"])
 
@@ -94,7 +98,7 @@ def test_an_unseen_category_shows_in_unseen_share(spark):
 def test_a_column_missing_on_one_side_is_not_compared(spark):
     cur = _long(spark, [("cur", 1.0, "a")])
     ref = _long(spark, [("ref", 1.0, "a")]).where("column_name = 'x'")
-    edges = drift.quantile_edges(ref, ["m"], 4, 2)
+    edges = drift.quantile_edges(_wide(spark, [("ref", 1.0, "a")]), ["m"], ["x"], 4, 2)
     out = drift.compare(drift.histogram(cur, edges, ["m"], ["m"]), drift.histogram(ref, edges, ["m"], ["m"]),
                         edges, ["m"], ["m"])
     assert [r.column_name for r in out.collect()] == ["x"]

@@ -26,6 +26,7 @@ from transforms.columns import (
     EXAMPLE,
     FEEDBACK,
     MODEL_ID,
+    NUMERIC,
     PREDICTION,
     SCORE,
     SLICE_KEY,
@@ -64,10 +65,9 @@ def drift_rows(serving: DataFrame, previous: DataFrame, baseline: DataFrame, col
     serving = serving.withColumn(SCORED, F.lit(True))
     baseline = baseline.withColumn(SCORED, F.lit(True))
     cur = _long(serving, columns, slices, [AS_OF, MODEL_ID])
-    ref = _long(baseline, columns, [], [MODEL_ID])
+    ref = _long(baseline, columns, slices, [MODEL_ID])
     prev = _long(previous, columns, slices, [AS_OF, MODEL_ID])
-    edges = drift.quantile_edges(ref, [MODEL_ID], bins, coarse_bins)
-    ref = _long(baseline, columns, slices, [MODEL_ID]) if slices else ref
+    edges = drift.quantile_edges(baseline, [MODEL_ID], [c for c, k in columns.items() if k == NUMERIC], bins, coarse_bins)
     h_cur = drift.histogram(cur, edges, GROUP, [MODEL_ID])
     h_ref = drift.histogram(ref, edges, [MODEL_ID, SLICE_KEY, SLICE_VALUE], [MODEL_ID])
     h_prev = drift.histogram(prev, edges, GROUP, [MODEL_ID])

@@ -6,7 +6,7 @@ keys that say which sample a row is in (window, model, slice). Everything is com
 aggregates, in a bounded number of passes over each side, and nothing of the size of the data
 leaves the executors:
 
-1. `quantile_edges` (one pass over the reference): the reference's quantiles of each numeric
+1. `quantile_edges` (one pass over the reference's wide rows): its quantiles of each numeric
    column, `bins` of them (fine: KS, Wasserstein) and every (bins / coarse_bins)-th of them
    (coarse: PSI, Jensen-Shannon), repeated values merged;
 2. `histogram` (one pass over each side): rows, sum and sum of squares of the values per bin
@@ -89,17 +89,26 @@ def long_values(columns: dict[str, str], keep: list[str]):
     return apply
 
 
-def quantile_edges(reference: DataFrame, keys: list[str], bins: int, coarse_bins: int,
+def quantile_edges(reference: DataFrame, keys: list[str], columns: list[str], bins: int, coarse_bins: int,
                    accuracy: int = 10_000) -> DataFrame:
-    """Per (keys, numeric column): `edges` (the reference's 1/bins .. (bins-1)/bins quantiles)
-    and `coarse_edges` (every bins/coarse_bins-th of them), sorted, repeats merged."""
+    """Wide reference rows (keys and the numeric `columns`) -> per (keys, column): `edges` (the
+    reference's 1/bins .. (bins-1)/bins quantiles) and `coarse_edges` (every bins/coarse_bins-th
+    of them), sorted, repeats merged. One pass over the rows (NaN counts as NULL)."""
     if bins % coarse_bins:
         raise ValueError(f"bins ({bins}) must be a multiple of coarse_bins ({coarse_bins})")
     probs = [i / bins for i in range(1, bins)]
     step = bins // coarse_bins
-    q = F.percentile_approx(F.col(NUM), probs, accuracy)
-    return (reference.where((F.col(COLUMN_KIND) == NUMERIC) & F.col(NUM).isNotNull())
-            .groupBy(*_cols(keys), F.col(COLUMN_NAME)).agg(q.alias("_q"))
+
+    def value(name: str) -> Column:
+        v = col(name).cast("double")
+        return F.when(~F.isnan(v), v)
+
+    per_key = reference.groupBy(*_cols(keys)).agg(
+        *[F.percentile_approx(value(c), probs, accuracy).alias(f"_q{i}") for i, c in enumerate(columns)])
+    entries = F.array(*[F.struct(F.lit(c).alias(COLUMN_NAME), F.col(f"_q{i}").alias("q")) for i, c in enumerate(columns)])
+    return (per_key.select(*_cols(keys), F.explode(entries).alias("_e"))
+            .select(*_cols(keys), F.col(f"_e.{COLUMN_NAME}").alias(COLUMN_NAME), F.col("_e.q").alias("_q"))
+            .where(F.col("_q").isNotNull())
             .select(*_cols(keys), F.col(COLUMN_NAME),
                     F.array_sort(F.array_distinct(F.col("_q"))).alias("edges"),
                     F.array_sort(F.array_distinct(F.array(*[F.col("_q")[i - 1] for i in range(step, bins, step)])))

@@ -101,7 +101,7 @@ def chi2_sf(x: Column, dof: Column) -> Column:
     a = dof.cast("double") / 2.0
     half = x.cast("double") / 2.0
     value = (F.when(x.isNull(), F.lit(None).cast("double"))
-             .when((x <= 0) | (dof <= 0), F.lit(1.0))
+             .when((x <= 0) | (dof <= 0) | (half <= 0), F.lit(1.0))  # half underflows for denormal x
              .when(half < a + 1.0, 1.0 - _gamma_p_series(a, half))
              .otherwise(_gamma_q_fraction(a, half)))
     return F.least(F.greatest(value, F.lit(0.0)), F.lit(1.0))
