@@ -16,7 +16,7 @@ PIPELINE: tuple[tuple[str, runner.Stage], ...] = (
     ("train", train.run),        # features + labels known before the as-of -> MLflow run, @challenger
     ("promote", promote.run),    # gate the challenger -> model_validations, @champion
     ("score", score.run),        # @champion x the as-of's catalog -> predictions, predictions_latest
-    ("monitor", monitor.run),    # predictions + labels -> slice_metrics
+    ("monitor", monitor.run),    # predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
 )
 STAGES = [name for name, _ in PIPELINE]
 TRAINING = ("train", "promote")

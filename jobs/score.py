@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from pyspark.sql import functions as F
+
 from lakescore import registry
 from lakescore.errors import StageError
 from lakescore.runtime import Context
-from transforms.columns import AS_OF, SCORED_AT
+from transforms.columns import AS_OF, FEATURES_VERSION, SCORED_AT
 from transforms.modeling.predictions import prediction_rows
 from transforms.sqltext import eq, ident
 
@@ -37,10 +39,12 @@ def run(ctx: Context) -> dict:
     if champion is None:
         raise ScoreError(f"model {registry.model_name(ctx)} has no @{registry.CHAMPION}: run promote first")
     rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
+    features_version = store.versions_read[store.display(cfg.tables.features)]  # what monitor compares later
     predict = registry.scorer(ctx, champion)
     predictions = predict(rows).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, champion.name, champion.version,
-        registry.CHAMPION, champion.trained_at, champion.run_id, Context.now()))
+        registry.CHAMPION, champion.trained_at, champion.run_id, Context.now())
+    ).withColumn(FEATURES_VERSION, F.lit(features_version).cast("long"))
     written = store.write(predictions, cfg.tables.predictions, replace_where=eq(AS_OF, ctx.as_of),
                           partition_by=[AS_OF])
     store.create_view(cfg.tables.predictions_latest, latest_view_sql(ctx))

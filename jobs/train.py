@@ -29,9 +29,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakescore import model_reports, registry, retraining
-from lakescore.gate_inputs import ROWS_NAME
 from lakescore.config import LOWER_IS_BETTER, POWER_METRIC, Feature, UseCase
 from lakescore.errors import StageError
+from lakescore.gate_inputs import ROWS_NAME
 from lakescore.runtime import Context
 from lakescore.training_data import evaluate_by, spark_ml_scorer, training_frame
 from transforms.columns import AS_OF, FEATURE_SET, OUT_OF_TIME, PREDICTION, SLICE_KEY, SPLIT, TEST, TRAIN

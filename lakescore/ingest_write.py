@@ -12,7 +12,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakescore import alerts as alerts_table
-from lakescore.ingest_plan import FINDING_FIELDS, FINDINGS_WITH_POLICY, FatalAnomaly, IngestError, Plan, as_of_start, contract_hash
+from lakescore.ingest_plan import (
+    FINDING_FIELDS,
+    FINDINGS_WITH_POLICY,
+    FatalAnomaly,
+    IngestError,
+    Plan,
+    as_of_start,
+    contract_hash,
+)
 from lakescore.runtime import Context
 from transforms.columns import BATCH_ID
 from transforms.contracts import anomalies as contracts

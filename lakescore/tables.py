@@ -38,7 +38,8 @@ def documented_schema(cfg: UseCase, table: str) -> schemas.TableSchema | None:
     t = cfg.tables
     fixed = {t.quarantine: schemas.QUARANTINE, t.data_quality: schemas.DATA_QUALITY, t.alerts: schemas.ALERTS,
              t.model_validations: schemas.MODEL_VALIDATIONS, t.landed_files: schemas.LANDED_FILES,
-             t.feature_reports: schemas.FEATURE_REPORTS, t.model_metrics: schemas.MODEL_METRICS}
+             t.feature_reports: schemas.FEATURE_REPORTS, t.model_metrics: schemas.MODEL_METRICS,
+             t.drift_metrics: schemas.DRIFT_METRICS, t.model_health: schemas.MODEL_HEALTH}
     if table in fixed:
         return fixed[table]
     entity_src = cfg.sources[cfg.entity.source]

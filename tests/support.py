@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any
@@ -179,3 +179,15 @@ def write_checks_events(spark, schema: str, rows: list[tuple] | None = None) -> 
     df = spark.createDataFrame(rows or checks_events(), CHECKS_SCHEMA)
     df.withColumn("_batch_id", F.lit("b1")).write.format("delta").mode("overwrite") \
         .option("overwriteSchema", "true").saveAsTable(f"{schema}.clean_events")
+
+
+def run_e2e(ctx: Context) -> dict:
+    """Every stage for the as-of, then monitor for the next day, as a daily schedule would: a
+    run only counts the labels known by its as-of, and a flight's label is known once it has
+    landed, so the next day's run is the first to see the quality of the as-of's predictions."""
+    from jobs import monitor
+    from jobs.pipeline import STAGES, run_stages
+
+    results = run_stages(ctx, STAGES)
+    results["next_day_monitor"] = monitor.run(context(ctx.cfg, ctx.as_of + timedelta(days=1), ctx.home))
+    return results

@@ -11,8 +11,9 @@ from chispa import assert_df_equality
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-from jobs.pipeline import STAGES, run_stages
+from jobs.pipeline import run_stages
 from tests.support import E2E_AS_OF as AS_OF
+from tests.support import run_e2e
 
 
 def test_every_catalog_entity_gets_one_prediction(e2e, spark):
@@ -35,6 +36,8 @@ def test_latest_view_and_monitoring(e2e, spark):
     assert spark.table("e2e_flights.predictions_latest").count() == results["score"]["predictions"]
     whole = spark.table("e2e_flights.slice_metrics").where("slice_key IS NULL AND as_of = DATE'2013-12-01'").first()
     assert whole["count"] == results["score"]["predictions"]
+    # seen by the run of 2 December: the flights that had landed by its midnight, none in-sample
+    assert 0.9 * whole["count"] < whole["num_labelled"] < whole["count"] and whole["num_in_sample"] == 0
     assert 0.5 < whole["auc"] < 1.0
     carriers = spark.table("e2e_flights.slice_metrics").where("slice_key = 'carrier'")
     assert carriers.agg(F.sum("count")).first()[0] == whole["count"]
@@ -63,7 +66,7 @@ def test_rerun_is_idempotent_and_training_reproducible(e2e, spark):
     before = spark.table("e2e_flights.predictions").select("flight_id", "as_of", "prediction", "score").cache()
     before.count()
     assert run_stages(ctx, ["train"])["train"]["trained"] is False  # @champion is new: nothing to retrain
-    second = run_stages(dataclasses.replace(ctx, force=True), STAGES)
+    second = run_e2e(dataclasses.replace(ctx, force=True))
     after = spark.table("e2e_flights.predictions").select("flight_id", "as_of", "prediction", "score")
     # Same inputs, same seed, same split: the retrained model gives the same scores.
     assert second["train"]["model_version"] != first["train"]["model_version"]
@@ -89,3 +92,18 @@ def test_training_logs_the_fitted_preparation_and_feature_set(e2e, tmp_path):
     assert set(prepared) == {f.name for f in ctx.cfg.model_features}
     assert "UA" in prepared["carrier"]["categories"] and prepared["carrier"]["slots"][-2:] == ["__missing__", "__other__"]
     assert prepared["plane_age"]["clip_quantiles"] == [0.0, 0.99]
+
+
+def test_monitoring_compares_every_feature_and_the_score_with_the_training_rows(e2e, spark):
+    ctx, results = e2e
+    drift = spark.table("e2e_flights.drift_metrics").where(F.col("as_of") == AS_OF)
+    baseline = {r.column_name for r in drift.where("drift_type = 'BASELINE'").collect()}
+    assert baseline == {f.name for f in ctx.cfg.model_features} | {"score", "prediction"}
+    # the served rows are the rows as they are now: no example skew
+    example = drift.where("drift_type = 'EXAMPLE'")
+    assert example.count() == len(ctx.cfg.model_features) and example.where("rows_different > 0").count() == 0
+    age = spark.table("e2e_flights.model_health").where("check = 'model_age'").first()
+    assert age.value == 0.0 and age.passed
+    first_run = spark.table("e2e_flights.alerts").where("stage = 'monitor'")
+    assert first_run.where("kind = 'model_stale' OR kind = 'example_skew'").count() == 0
+    assert set(results["next_day_monitor"]) >= {"slice_metrics", "drift_metrics", "model_health", "alerts"}

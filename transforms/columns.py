@@ -43,6 +43,7 @@ MODEL_TRAINED_AT = "model_trained_at"
 MODEL_AGE_DAYS = "model_age_days"
 RUN_ID = "run_id"
 SCORED_AT = "scored_at"
+FEATURES_VERSION = "features_version"   # the Delta version of `features` a prediction read
 
 # Monitoring tables (shaped like Lakehouse Monitoring's profile and drift tables).
 MODEL_ID = "model_id"
@@ -50,6 +51,20 @@ SLICE_KEY = "slice_key"
 SLICE_VALUE = "slice_value"
 WINDOW = "window"
 GRANULARITY = "granularity"
+NUM_LABELLED = "num_labelled"
+NUM_IN_SAMPLE = "num_in_sample"
+COLUMN_NAME = "column_name"
+COLUMN_KIND = "column_kind"
+DRIFT_TYPE = "drift_type"
+# drift_type values: the comparison a drift_metrics row makes
+BASELINE = "BASELINE"          # the serving model's training rows (training-serving skew)
+CONSECUTIVE = "CONSECUTIVE"    # the previous window
+EXAMPLE = "EXAMPLE"            # the same rows as served vs as they are now (per-example skew)
+FEEDBACK = "FEEDBACK"          # served score vs the later value of a feature a feedback loop feeds
+
+# Feature kinds.
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
 
 # Label kinds.
 BINARY = "binary"

@@ -33,7 +33,11 @@ from transforms.columns import (
     AS_OF,
     BATCH_ID,
     BINARY,
+    COLUMN_KIND,
+    COLUMN_NAME,
+    DRIFT_TYPE,
     FEATURE_SET,
+    FEATURES_VERSION,
     GRANULARITY,
     LANDED_AT,
     MODEL_AGE_DAYS,
@@ -42,6 +46,8 @@ from transforms.columns import (
     MODEL_NAME,
     MODEL_TRAINED_AT,
     MODEL_VERSION,
+    NUM_IN_SAMPLE,
+    NUM_LABELLED,
     PREDICTION,
     PREDICTION_TIME,
     RUN_ID,
@@ -191,18 +197,44 @@ def features(key: Mapping[str, DataType | None], event_time: tuple[str, DataType
 
 
 def predictions(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None]) -> TableSchema:
-    """predictions: key, as_of, prediction_time, event time, prediction, score and the model's
-    identity and age."""
+    """predictions: key, as_of, prediction_time, event time, prediction, score, the model's
+    identity and age, and the Delta version of `features` the scores were computed from."""
     return TableSchema.of(list(key.items()), [
         (AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), event_time, (PREDICTION, DOUBLE), (SCORE, DOUBLE),
         (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ALIAS, STRING), (MODEL_TRAINED_AT, TIMESTAMP),
-        (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP)])
+        (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP), (FEATURES_VERSION, LONG)])
+
+
+WINDOW_TYPE = _struct(("start", TIMESTAMP), ("end", TIMESTAMP))
+_WINDOW_COLUMNS = [(AS_OF, DATE), (WINDOW, WINDOW_TYPE), (GRANULARITY, STRING), (MODEL_ID, STRING)]
 
 
 def slice_metrics(kind: str) -> TableSchema:
-    """slice_metrics, shaped like Lakehouse Monitoring's profile table."""
+    """slice_metrics, shaped like Lakehouse Monitoring's profile table. `num_labelled` counts the
+    rows whose label was known by the run's as-of and not seen by the serving model in training
+    (the rows the metrics are computed on); `num_in_sample` the labelled rows it had seen."""
     metrics = BINARY_METRICS if kind == BINARY else REGRESSION_METRICS
-    return TableSchema.of([
-        (AS_OF, DATE), (WINDOW, _struct(("start", TIMESTAMP), ("end", TIMESTAMP))), (GRANULARITY, STRING),
-        (MODEL_ID, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("count", LONG), ("num_labelled", LONG)],
+    return TableSchema.of(_WINDOW_COLUMNS, [
+        (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("count", LONG), (NUM_LABELLED, LONG), (NUM_IN_SAMPLE, LONG)],
         [(m, DOUBLE) for m in metrics], [("computed_at", TIMESTAMP)])
+
+
+TEST_RESULT = _struct(("statistic", DOUBLE), ("pvalue", DOUBLE))
+# drift_metrics, shaped like Lakehouse Monitoring's drift table: one row per window x model x
+# comparison (drift_type) x column x slice.
+DRIFT_METRICS = TableSchema.of(_WINDOW_COLUMNS, [
+    (DRIFT_TYPE, STRING), (COLUMN_NAME, STRING), (COLUMN_KIND, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING),
+    ("baseline", STRING), ("count", LONG), ("baseline_count", LONG), ("null_rate", DOUBLE),
+    ("baseline_null_rate", DOUBLE), ("mean", DOUBLE), ("baseline_mean", DOUBLE), ("stddev", DOUBLE),
+    ("baseline_stddev", DOUBLE), ("wasserstein_distance", DOUBLE), ("ks_test", TEST_RESULT),
+    ("population_stability_index", DOUBLE), ("js_distance", DOUBLE), ("l_infinity_distance", DOUBLE),
+    ("tv_distance", DOUBLE), ("chi_squared_test", TEST_RESULT), ("unseen_share", DOUBLE),
+    ("rows_compared", LONG), ("rows_different", LONG), ("correlation", DOUBLE),
+    ("metric", STRING), ("value", DOUBLE), ("threshold", DOUBLE), ("drifted", BOOLEAN), ("computed_at", TIMESTAMP)])
+
+# model_health: one row per window x model x slice x check (model_age, quality_drop,
+# slow_degradation), shaped like model_validations.
+MODEL_HEALTH = TableSchema.of(_WINDOW_COLUMNS, [
+    (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("check", STRING), ("metric", STRING), ("value", DOUBLE),
+    ("baseline", DOUBLE), ("threshold", DOUBLE), (NUM_LABELLED, LONG), ("passed", BOOLEAN), ("detail", STRING),
+    ("computed_at", TIMESTAMP)])

@@ -54,7 +54,7 @@ def run(
               model version @challenger, feature_reports, model_metrics
     promote   gate a new challenger -> model_validations, @champion when every check passes
     score     @champion scores every catalog entity of the as-of -> predictions
-    monitor   predictions + labels -> slice_metrics
+    monitor   predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
     all       the six in order; a train or promote failure does not stop score and monitor
     """
     from jobs.pipeline import TRAINING, stages

@@ -14,7 +14,6 @@ from lakescore.config.base import ColumnType, Identifier, SqlExpr, Strict
 from transforms.columns import LANDED_AT
 from transforms.contracts.kinds import ALL_KINDS, COLUMN_KINDS, DEFAULT_POLICIES, POLICIES
 
-
 DEFAULT_PATTERNS = ("*.csv", "*.csv.gz", "*.zip")
 
 
@@ -156,6 +155,10 @@ class Source(Strict):
     derived: dict[Identifier, SqlExpr] = Field(
         default_factory=dict, description="columns computed from the typed row, as SQL"
     )
+    derived_from: list[str] = Field(
+        default_factory=list, description="tables the system that writes raw_<name> reads (its lineage: "
+        "`table`, `schema.table` or `catalog.schema.table`); one of this use case's own outputs makes a "
+        "feedback loop, refused unless declared under feedback_loops")
     freshness: Freshness | None = Field(None, description="stale_source check; none when omitted")
     volume: Volume | None = Field(default_factory=Volume, description="volume against history; "
                                   "null turns the check off")

@@ -33,6 +33,7 @@ class Tables(Strict):
     model_metrics: Identifier = "model_metrics"
     slice_metrics: Identifier = "slice_metrics"
     drift_metrics: Identifier = "drift_metrics"
+    model_health: Identifier = "model_health"
     alerts: Identifier = "alerts"
     landed_files: Identifier = "landed_files"
 

@@ -4,10 +4,8 @@ tables; and a regression challenger against the default (relative) change thresh
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 from pyspark.ml import PipelineModel

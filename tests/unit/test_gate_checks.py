@@ -8,8 +8,8 @@ import pytest
 from chispa import assert_df_equality
 
 from lakescore.config import ConfigError, Gate, Threshold, parse_config
-from transforms.modeling import gate
 from tests.support import FLIGHTS_YML
+from transforms.modeling import gate
 
 LOWER = frozenset({"rmse", "log_loss", "mae"})
 

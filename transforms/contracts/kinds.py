@@ -56,5 +56,17 @@ DEFAULT_POLICIES: dict[str, str] = {
 # Alert kinds of the model checks (not contract anomalies: no policy applies to them).
 FEATURE_NO_GAIN = "feature_no_gain"          # train: a model feature whose permutation importance is nil
 CHALLENGER_REJECTED = "challenger_rejected"  # promote: the gate refused @challenger
-RETRAIN_TRIGGERED = "retrain_triggered"      # monitor opens a retraining trigger; train's policy reads it
-MODEL_KINDS = (FEATURE_NO_GAIN, CHALLENGER_REJECTED, RETRAIN_TRIGGERED)
+MODEL_KINDS = (FEATURE_NO_GAIN, CHALLENGER_REJECTED)
+
+# Findings of the monitor stage (alerts with stage `monitor`): drift, skew, model health and
+# the retraining trigger. Not contract anomalies: no policy applies to them.
+TRAINING_SERVING_SKEW = "training_serving_skew"
+FEATURE_DRIFT = "feature_drift"
+PREDICTION_DRIFT = "prediction_drift"
+EXAMPLE_SKEW = "example_skew"
+MODEL_STALE = "model_stale"
+QUALITY_DROP = "quality_drop"
+SLOW_DEGRADATION = "slow_degradation"
+RETRAIN_TRIGGERED = "retrain_triggered"  # train's retraining policy reads it
+MONITOR_KINDS = (TRAINING_SERVING_SKEW, FEATURE_DRIFT, PREDICTION_DRIFT, EXAMPLE_SKEW, MODEL_STALE, QUALITY_DROP,
+                 SLOW_DEGRADATION, RETRAIN_TRIGGERED)
