@@ -36,6 +36,10 @@ MODEL_TRAINED_AT = "model_trained_at"
 MODEL_AGE_DAYS = "model_age_days"
 RUN_ID = "run_id"
 SCORED_AT = "scored_at"
+# How a prediction was made: by the score stage for the whole catalog, or on demand for one entity.
+SERVED_BY = "served_by"
+BATCH = "batch"
+ON_DEMAND = "on_demand"
 
 # Monitoring tables (shaped like Lakehouse Monitoring's profile and drift tables).
 MODEL_ID = "model_id"

@@ -1,5 +1,5 @@
 """The `lakescore` command line: run stages, query tables, draft contracts, document features,
-set up spark-submit. Each command group is a module of this package."""
+register models, predict on demand, set up spark-submit. Each command group is a module of this package."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import typer
 
 from lakescore.cli.contract import contract_app
 from lakescore.cli.features import features_app
+from lakescore.cli.model import model_app
+from lakescore.cli.predict import predict
 from lakescore.cli.sql import sql
 from lakescore.stage import AsOfOpt, ConfigOpt, TargetOpt, run_command
 
@@ -28,7 +30,9 @@ app = typer.Typer(
 )
 app.add_typer(features_app, name="features")
 app.add_typer(contract_app, name="contract")
+app.add_typer(model_app, name="model")
 app.command()(sql)
+app.command()(predict)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
 

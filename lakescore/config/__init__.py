@@ -7,6 +7,7 @@ from lakescore.config.features import Aggregate, Feature, FeatureSet, History, L
 from lakescore.config.loading import deep_merge, load_config, parse_config
 from lakescore.config.modeling import LOWER_IS_BETTER, METRICS, Gate, Model, Split, Train
 from lakescore.config.monitoring import MlflowSettings, Monitor
+from lakescore.config.scoring import Score
 from lakescore.config.sources import ColumnSpec, Freshness, Landing, Source, Volume
 from lakescore.config.storage import Storage, Tables
 from lakescore.config.use_case import UseCase
@@ -14,6 +15,6 @@ from lakescore.config.use_case import UseCase
 __all__ = [
     "Aggregate", "ColumnSpec", "ConfigError", "Entity", "Feature", "FeatureSet", "Freshness", "Gate",
     "History", "Identifier", "LOWER_IS_BETTER", "Label", "Landing", "Lookup", "METRICS", "MlflowSettings",
-    "Model", "Monitor", "Source", "Split", "SqlExpr", "Step", "Storage", "Strict", "Tables", "Train",
+    "Model", "Monitor", "Score", "Source", "Split", "SqlExpr", "Step", "Storage", "Strict", "Tables", "Train",
     "UseCase", "Volume", "check_identifier", "deep_merge", "load_config", "parse_config",
 ]

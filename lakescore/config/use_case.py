@@ -17,6 +17,7 @@ from lakescore.config.entity import Entity, Label
 from lakescore.config.features import Feature, FeatureSet
 from lakescore.config.modeling import METRICS, Gate, Model, Split, Train, is_classifier
 from lakescore.config.monitoring import MlflowSettings, Monitor
+from lakescore.config.scoring import Score
 from lakescore.config.sources import Source
 from lakescore.config.storage import Storage, Tables
 from transforms.columns import AS_OF_COLUMNS, FEATURE_SET
@@ -45,6 +46,7 @@ class UseCase(Strict):
     train: Train
     model: Model
     gate: Gate = Field(default_factory=Gate)
+    score: Score = Field(default_factory=Score)
     monitor: Monitor = Field(default_factory=Monitor)
     mlflow: MlflowSettings
     targets: dict[str, dict[str, Any]] = Field(
