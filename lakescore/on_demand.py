@@ -114,15 +114,17 @@ def compute(ctx: Context, keys: dict[str, str], as_of: date, write: bool = False
     if stale:
         log.warning("predict: %s", stale)
     features = feature_row(ctx, keys, as_of)
+    found = features.collect()
+    if not found:
+        features.unpersist()
+        raise PredictError(f"{_describe(keys)} is not in the catalog of as-of {as_of}: its {cfg.entity.event_time} "
+                           f"is not in [{as_of}, {as_of} + {cfg.entity.horizon_days} day(s)) in {cfg.entity.timezone}"
+                           + (" or entity.filter excludes it" if cfg.entity.filter else ""))
+    values = found[0].asDict()
     scored = registry.scorer(ctx, champion)(features).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, champion.name, champion.version, registry.CHAMPION,
         champion.trained_at, champion.run_id, Context.now(), ON_DEMAND)).cache()
     rows = scored.collect()
-    if not rows:
-        raise PredictError(f"{_describe(keys)} is not in the catalog of as-of {as_of}: its {cfg.entity.event_time} "
-                           f"is not in [{as_of}, {as_of} + {cfg.entity.horizon_days} day(s)) in {cfg.entity.timezone}"
-                           + (" or entity.filter excludes it" if cfg.entity.filter else ""))
-    values = features.collect()[0].asDict()
     if write:
         store.merge(scored, cfg.tables.predictions, [*cfg.entity.key, AS_OF], partition_by=[AS_OF])
     scored.unpersist()
