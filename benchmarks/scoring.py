@@ -76,8 +76,7 @@ def main() -> None:
                     "versions": {p: metadata.version(p) for p in ("pyspark", "delta-spark", "mlflow", "scikit-learn")}}
     if registry.by_alias(ctx, registry.CHAMPION) is None:
         t = time.perf_counter()
-        run_stages(ctx, [(s, __import__(f"jobs.{s}", fromlist=["run"]).run)
-                         for s in ("ingest", "features", "train", "promote")])
+        run_stages(ctx, ["ingest", "features", "train", "promote"])
         report["setup_s"] = round(time.perf_counter() - t, 1)
     native_ref = registry.by_alias(ctx, registry.CHAMPION)
 

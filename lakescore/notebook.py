@@ -5,7 +5,8 @@ use case, and the training rows of an as-of as pandas, to fit a model of any lib
     ctx = notebook.use_case("conf/flights.yml", "2013-12-01")
     X, y = notebook.training_rows(ctx)
     model = make_pipeline(...).fit(X, y)
-    info = mlflow.sklearn.log_model(model, name="model", signature=infer_signature(X))
+    info = mlflow.sklearn.log_model(model, name="model", signature=infer_signature(X),
+                                    serialization_format="cloudpickle")
     notebook.register(ctx, info.model_uri)          # version @challenger; then promote, score
 
 The training rows are those `train` fits on: the labelled feature rows of the window before the

@@ -20,6 +20,7 @@ import logging
 import time
 from datetime import date
 
+import mlflow
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -101,6 +102,19 @@ def feature_row(ctx: Context, keys: dict[str, str], as_of: date) -> DataFrame:
     return feature_rows.guarded(ctx, rows.cache(), f"on-demand features of {_describe(keys)}")
 
 
+_SCORERS: dict[tuple[str, str, str], object] = {}
+
+
+def _scorer(ctx: Context, champion: registry.ModelRef):
+    """The champion's scorer, loaded once per process and version: a session that answers many
+    on-demand requests (a notebook, a service) loads the model once."""
+    key = (mlflow.get_registry_uri(), champion.name, champion.version)
+    if key not in _SCORERS:
+        _SCORERS.clear()
+        _SCORERS[key] = registry.scorer(ctx, registry.by_version(ctx, champion.version, champion.alias))
+    return _SCORERS[key]
+
+
 def compute(ctx: Context, keys: dict[str, str], as_of: date, write: bool = False) -> dict:
     """Score the entity's feature row of `as_of` with @champion; with `write`, merge it into predictions."""
     cfg, store = ctx.cfg, ctx.tables
@@ -121,7 +135,7 @@ def compute(ctx: Context, keys: dict[str, str], as_of: date, write: bool = False
                            f"is not in [{as_of}, {as_of} + {cfg.entity.horizon_days} day(s)) in {cfg.entity.timezone}"
                            + (" or entity.filter excludes it" if cfg.entity.filter else ""))
     values = found[0].asDict()
-    scored = registry.scorer(ctx, champion)(features).transform(prediction_rows(
+    scored = _scorer(ctx, champion)(features).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, champion.name, champion.version, registry.CHAMPION,
         champion.trained_at, champion.run_id, Context.now(), ON_DEMAND)).cache()
     rows = scored.collect()
