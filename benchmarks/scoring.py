@@ -45,10 +45,40 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "conf" / "flights.yml"))
     parser.add_argument("--as-of", default="2013-12-01")
     parser.add_argument("--home", help="reuse this local home (its tables and models) instead of a fresh one")
+    parser.add_argument("--on-demand-only", action="store_true", help="only the on-demand latencies (needs --home "
+                        "with a champion and scored predictions)")
     args = parser.parse_args()
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="lakescore-bench-scoring-"))
     os.environ["LAKESCORE_HOME"] = str(home)
 
+    from jobs.pipeline import run_stages
+    from lakescore import notebook, registry
+    from lakescore.runtime import get_spark
+    from lakescore.stage import setup_logging
+
+    setup_logging(logging.WARNING)
+    spark = get_spark(home)
+    as_of = date.fromisoformat(args.as_of)
+    ctx = notebook.use_case(args.config, as_of)
+    report: dict = {"when": datetime.now().isoformat(timespec="seconds"), "config": args.config, "as_of": args.as_of,
+                    "home": str(home), "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
+                    "versions": {p: metadata.version(p) for p in ("pyspark", "delta-spark", "mlflow", "scikit-learn")}}
+    if registry.by_alias(ctx, registry.CHAMPION) is None:
+        t = time.perf_counter()
+        run_stages(ctx, ["ingest", "features", "train", "promote"])
+        report["setup_s"] = round(time.perf_counter() - t, 1)
+    native_ref = registry.by_alias(ctx, registry.CHAMPION)
+    if not args.on_demand_only:
+        measure_scoring(ctx, spark, native_ref, report)
+    measure_on_demand(ctx, spark, report)
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+    out = ROOT / "benchmarks" / "results" / f"scoring-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def measure_scoring(ctx, spark, native_ref, report: dict) -> None:
+    """rows/s of both paths' scorers, and the score stage with each model as champion."""
     import mlflow.sklearn
     from mlflow.models import infer_signature
     from pyspark.sql import functions as F
@@ -59,27 +89,12 @@ def main() -> None:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from jobs import score
-    from jobs.pipeline import run_stages
-    from lakescore import notebook, on_demand, registry
+    from lakescore import notebook, registry
     from lakescore.registration import register
-    from lakescore.runtime import Context, get_spark
-    from lakescore.stage import setup_logging
+    from lakescore.runtime import Context
     from transforms.columns import AS_OF
 
-    setup_logging(logging.WARNING)
-    spark = get_spark(home)
-    as_of = date.fromisoformat(args.as_of)
-    ctx = notebook.use_case(args.config, as_of)
-    cfg = ctx.cfg
-    report: dict = {"when": datetime.now().isoformat(timespec="seconds"), "config": args.config, "as_of": args.as_of,
-                    "home": str(home), "machine": {"cpus": os.cpu_count()},
-                    "versions": {p: metadata.version(p) for p in ("pyspark", "delta-spark", "mlflow", "scikit-learn")}}
-    if registry.by_alias(ctx, registry.CHAMPION) is None:
-        t = time.perf_counter()
-        run_stages(ctx, ["ingest", "features", "train", "promote"])
-        report["setup_s"] = round(time.perf_counter() - t, 1)
-    native_ref = registry.by_alias(ctx, registry.CHAMPION)
-
+    cfg, as_of, home = ctx.cfg, ctx.as_of, ctx.home
     # a scikit-learn pipeline fitted on the train split, as a notebook would
     t = time.perf_counter()
     X, y = notebook.training_rows(ctx)
@@ -136,7 +151,15 @@ def main() -> None:
     score.run(ctx)
     report["score_stage_s"] = stage
 
-    # on demand: a scored flight (cache) and a flight of the next as-of (computed)
+
+def measure_on_demand(ctx, spark, report: dict) -> None:
+    """A scored flight (cache) and a flight of the next as-of (computed), in this warm session."""
+    from pyspark.sql import functions as F
+
+    from lakescore import on_demand
+    from transforms.columns import AS_OF
+
+    cfg, as_of = ctx.cfg, ctx.as_of
     preds = spark.table(f"{cfg.storage.schema_name}.{cfg.tables.predictions}").where(F.col(AS_OF) == as_of)
     scored_key = preds.orderBy(*cfg.entity.key).first()
     later = as_of + timedelta(days=1)
@@ -154,13 +177,11 @@ def main() -> None:
                           "median_s": round(statistics.median(times), 3), "times_s": [round(x, 3) for x in times]}
         print(f"on demand {label:8s}: best {min(times):.2f}s median {statistics.median(times):.2f}s", flush=True)
     report["on_demand_latency"] = latency
-    out = ROOT / "benchmarks" / "results" / f"scoring-{datetime.now():%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"wrote {out}\nCLI (after this process ends; each starts a session):\n"
-          f"  LAKESCORE_HOME={home} lakescore predict -c {args.config} --key flight_id={keys_cached.get('flight_id')} "
-          f"--as-of {as_of}\n"
-          f"  LAKESCORE_HOME={home} lakescore predict -c {args.config} --key flight_id={keys_later.get('flight_id')} "
-          f"--as-of {later}", file=sys.stderr)
+    print(f"CLI (after this process ends; each starts a session):\n"
+          f"  LAKESCORE_HOME={ctx.home} lakescore predict -c {ctx.config_path} "
+          f"--key flight_id={keys_cached.get('flight_id')} --as-of {as_of}\n"
+          f"  LAKESCORE_HOME={ctx.home} lakescore predict -c {ctx.config_path} "
+          f"--key flight_id={keys_later.get('flight_id')} --as-of {later}", file=sys.stderr)
 
 
 def on_day(cfg, day: date):

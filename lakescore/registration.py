@@ -134,7 +134,7 @@ def _create_version(name: str, source: str, run_id: str, tags: dict[str, str]) -
 
 def register(ctx: Context, uri: str, trained_until: date | None = None) -> dict:
     """Check, evaluate and register the model at `uri` as a new version @challenger (see the module)."""
-    cfg, store = ctx.cfg, ctx.tables
+    cfg = ctx.cfg
     registry.configure(ctx)
     model = models.info(uri)
     models.check_signature(cfg, uri, model)
