@@ -1,8 +1,11 @@
 """MLflow tracking and model registry, local (SQLite) or Databricks (workspace + Unity Catalog).
 
-Models are Spark ML PipelineModels logged with MLflow's spark flavor and scored natively by
-Spark. Promotion is by alias: train sets @challenger, promote moves @champion and keeps the
-champion it replaces as @previous, which `lakescore model rollback` moves @champion back to.
+Models are registered versions of one registered model per use case: Spark ML pipelines that
+`train` logs (scored natively by Spark) or any MLflow model that `lakescore model register`
+brings (scored through `mlflow.pyfunc.spark_udf`; `lakescore.models` picks the path from the
+flavor). Promotion is by alias: train and register set @challenger, promote moves @champion and
+keeps the champion it replaces as @previous, which `lakescore model rollback` moves @champion
+back to.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ from datetime import datetime, timezone
 from importlib import metadata
 
 import mlflow
-import mlflow.spark
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from lakescore import models
 from lakescore.runtime import Context
-from transforms.modeling.predictions import model_output
 
 log = logging.getLogger("lakescore.registry")
 
@@ -145,14 +147,17 @@ def signature_inputs(ref: ModelRef) -> dict[str, str] | None:
 def scorer(ctx: Context, ref: ModelRef):
     """The model behind a registry reference as a scorer: rows -> the rows with `prediction`
     (double) and `score` (the positive class's probability for a binary label, the value for
-    regression). Every stage that scores with a registered model goes through here."""
-    model = load(ctx, ref)
-    return lambda rows: model.transform(rows).transform(model_output(ctx.cfg.label.kind))
+    regression). Every stage that scores with a registered model goes through here; the
+    execution path follows the model's flavor (`lakescore.models.scorer`): a Spark ML pipeline's
+    transform, or mlflow.pyfunc.spark_udf for any other model."""
+    return models.scorer(ctx, ref.uri)
+
+
+def kind(ref: ModelRef) -> models.ModelKind:
+    """The flavor, pyfunc prediction function and signature inputs of a registered version."""
+    return models.kind_of(models.info(ref.uri))
 
 
 def load(ctx: Context, ref: ModelRef):
-    """The fitted PipelineModel behind a registry reference."""
-    tmp = ctx.home / "tmp" / "mlflow-dfs"
-    tmp.mkdir(parents=True, exist_ok=True)
-    kwargs = {} if ctx.databricks else {"dfs_tmpdir": str(tmp)}
-    return mlflow.spark.load_model(ref.uri, **kwargs)
+    """The fitted PipelineModel behind a registry reference (a Spark ML model)."""
+    return models.load_spark_model(ctx, ref.uri)

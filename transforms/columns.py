@@ -44,6 +44,10 @@ MODEL_AGE_DAYS = "model_age_days"
 RUN_ID = "run_id"
 SCORED_AT = "scored_at"
 FEATURES_VERSION = "features_version"   # the Delta version of `features` a prediction read
+# How a prediction was made: by the score stage for the whole catalog, or on demand for one entity.
+SERVED_BY = "served_by"
+BATCH = "batch"
+ON_DEMAND = "on_demand"
 
 # Monitoring tables (shaped like Lakehouse Monitoring's profile and drift tables).
 MODEL_ID = "model_id"

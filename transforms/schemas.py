@@ -53,6 +53,7 @@ from transforms.columns import (
     RUN_ID,
     SCORE,
     SCORED_AT,
+    SERVED_BY,
     SLICE_KEY,
     SLICE_VALUE,
     SPLIT,
@@ -198,11 +199,13 @@ def features(key: Mapping[str, DataType | None], event_time: tuple[str, DataType
 
 def predictions(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None]) -> TableSchema:
     """predictions: key, as_of, prediction_time, event time, prediction, score, the model's
-    identity and age, and the Delta version of `features` the scores were computed from."""
+    identity and age, how the row was served (batch or on_demand), and the Delta version of
+    `features` the scores were computed from (NULL on demand: computed from the sources)."""
     return TableSchema.of(list(key.items()), [
         (AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), event_time, (PREDICTION, DOUBLE), (SCORE, DOUBLE),
         (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ALIAS, STRING), (MODEL_TRAINED_AT, TIMESTAMP),
-        (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP), (FEATURES_VERSION, LONG)])
+        (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP), (SERVED_BY, STRING),
+        (FEATURES_VERSION, LONG)])
 
 
 WINDOW_TYPE = _struct(("start", TIMESTAMP), ("end", TIMESTAMP))

@@ -26,6 +26,7 @@ from lakescore.config.modeling import (
     is_classifier,
 )
 from lakescore.config.monitoring import FeedbackLoop, MlflowSettings, Monitor
+from lakescore.config.scoring import Score
 from lakescore.config.sources import Source
 from lakescore.config.storage import Storage, Tables
 from transforms.columns import AS_OF_COLUMNS, CATEGORICAL, FEATURE_SET, NUMERIC, PREDICTION, SCORE
@@ -55,6 +56,7 @@ class UseCase(Strict):
     train: Train
     model: Model
     gate: Gate = Field(default_factory=Gate)
+    score: Score = Field(default_factory=Score)
     monitor: Monitor = Field(default_factory=Monitor)
     feedback_loops: list[FeedbackLoop] = Field(
         default_factory=list, description="sources that read this use case's own outputs, on purpose")
