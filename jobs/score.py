@@ -14,7 +14,7 @@ import logging
 from pyspark.sql import functions as F
 
 from lakescore import models, registry
-from lakescore.errors import StageError
+from lakescore.errors import StageError, reason
 from lakescore.runtime import Context
 from transforms.columns import AS_OF, BATCH, FEATURES_VERSION, SCORED_AT
 from transforms.modeling.predictions import prediction_rows
@@ -35,6 +35,19 @@ def latest_view_sql(ctx: Context) -> str:
             f"FROM {store.name(ctx.cfg.tables.predictions)}) WHERE _rank = 1")
 
 
+def _load(ctx: Context, champion: registry.ModelRef):
+    """The champion's kind and scorer; an artifact that is missing or cannot be read stops the
+    stage with one line naming the version and its location, before anything is written."""
+    try:
+        return registry.kind(champion), registry.scorer(ctx, champion)
+    except StageError as exc:
+        message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a broken artifact fails in many ways (YAML, Parquet, pickle, JVM)
+        message = reason(exc)
+    raise models.ModelError(f"model {champion.name} version {champion.version} (@{champion.alias}): its artifact "
+                            f"{registry.artifact_location(champion)} cannot be loaded: {message}") from None
+
+
 def run(ctx: Context) -> dict:
     cfg, store = ctx.cfg, ctx.tables
     registry.configure(ctx)
@@ -44,8 +57,7 @@ def run(ctx: Context) -> dict:
     models.enforce_age(ctx, champion.name, champion.version, champion.trained_at)
     rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
     features_version = store.versions_read[store.display(cfg.tables.features)]  # what monitor compares later
-    kind = registry.kind(champion)
-    predict = registry.scorer(ctx, champion)
+    kind, predict = _load(ctx, champion)
     predictions = predict(rows).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, champion.name, champion.version,
         registry.CHAMPION, champion.trained_at, champion.run_id, Context.now(), BATCH)

@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from lakescore import models
+from lakescore.errors import StageError, reason
 from lakescore.runtime import Context
 
 log = logging.getLogger("lakescore.registry")
@@ -29,6 +30,10 @@ CHALLENGER = "challenger"
 PREVIOUS = "previous"
 # The libraries whose versions a model records at training and the gate compares with the runtime.
 LIBRARIES = ("pyspark", "mlflow", "delta-spark")
+
+
+class RegistryError(StageError):
+    """The MLflow tracking store cannot be opened, or an alias points at a version that is gone."""
 
 
 def runtime_versions() -> dict[str, str | None]:
@@ -57,12 +62,15 @@ def configure(ctx: Context) -> None:
         return
     ctx.home.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{ctx.home / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    name = ctx.cfg.mlflow.experiment
-    if mlflow.get_experiment_by_name(name) is None:
-        mlflow.create_experiment(name, artifact_location=(ctx.home / "mlartifacts" / name).as_uri())
-    mlflow.set_experiment(name)
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        name = ctx.cfg.mlflow.experiment
+        if mlflow.get_experiment_by_name(name) is None:
+            mlflow.create_experiment(name, artifact_location=(ctx.home / "mlartifacts" / name).as_uri())
+        mlflow.set_experiment(name)
+    except Exception as exc:  # noqa: BLE001 - a store that cannot be opened fails in many ways (SQLite, alembic)
+        raise RegistryError(f"the MLflow tracking store {uri} cannot be opened: {reason(exc)}") from None
 
 
 def model_name(ctx: Context) -> str:
@@ -95,9 +103,31 @@ def by_alias(ctx: Context, alias: str) -> ModelRef | None:
     try:
         mv = MlflowClient().get_model_version_by_alias(name, alias)
     except MlflowException:
+        _refuse_dangling(name, alias)
         return None
     return ModelRef(name=name, version=str(mv.version), alias=alias, run_id=mv.run_id,
                     trained_at=_trained_at(mv.run_id), uri=f"models:/{name}@{alias}")
+
+
+def _refuse_dangling(name: str, alias: str) -> None:
+    """An alias the registered model still lists but whose version cannot be read is an error
+    of its own (not "no such alias"): it names the version."""
+    try:
+        version = (MlflowClient().get_registered_model(name).aliases or {}).get(alias)
+    except MlflowException:
+        return
+    if version is not None:
+        raise RegistryError(f"model {name}@{alias} points at version {version}, which does not exist "
+                            f"(deleted?): set the alias to an existing version (lakescore model rollback, "
+                            f"or promote)")
+
+
+def artifact_location(ref: ModelRef) -> str:
+    """Where a version's files are (for error messages)."""
+    try:
+        return MlflowClient().get_model_version_download_uri(ref.name, ref.version)
+    except MlflowException:
+        return ref.uri
 
 
 def by_version(ctx: Context, version: str, alias: str = "") -> ModelRef:
