@@ -6,7 +6,7 @@ CONFIG ?= conf/flights.yml
 AS_OF  ?= 2013-12-01
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup clean clean-demo bench
+.PHONY: demo test reliability setup clean clean-demo bench
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || (echo "python3.11 not found: set PYTHON=python3.11 or python3.12"; exit 1)
@@ -30,6 +30,10 @@ demo: $(STAMP)
 ## test: set up, then run the test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## reliability: the slow fault-injection suite (marker `reliability`, left out of `make test`)
+reliability: $(STAMP)
+	$(BIN)/python -m pytest -m reliability -s $(PYTEST_ARGS) tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

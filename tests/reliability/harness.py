@@ -1,0 +1,244 @@
+"""What the reliability suite shares: a tiny use case on files, stages run as
+`python -m lakescore run <stage>` subprocesses (killed with SIGKILL at chosen points), and the
+checks made on a home folder afterwards (every table readable, no partial as-of, no alias
+pointing at a missing model version, tables compared with a reference home's).
+
+The use case: 720 events over 1-12 January 2024 in one CSV file (id, at, x, c, y), the label
+known an hour after the event, two features, logistic regression; the as-of is 2024-01-11."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = date(2024, 1, 11)
+SCHEMA = "tiny"
+MODEL = "tiny_model"
+STAGES = ["ingest", "features", "train", "promote", "score", "monitor"]
+
+# Columns that legitimately differ between two runs of the same stage for the same as-of, and
+# the only ones the comparisons leave out: when a run happened, which MLflow run / model version
+# / Delta version it made or read (a killed run may have used up a number), and what is measured
+# from the wall clock.
+RUN_VARYING = frozenset({
+    "_landed_at", "landed_at", "modified_at", "processed_at", "replayed_at", "quarantined_at", "scored_at",
+    "validated_at", "created_at", "computed_at", "reported_at", "trained_at", "freshness_hours",
+    "run_id", "model_version", "model_id", "features_version", "candidate_version", "champion_version",
+})
+
+
+def write_use_case(folder: Path) -> Path:
+    """events.csv and tiny.yml in `folder`; returns the config's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(3)
+    with open(folder / "events.csv", "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "at", "x", "c", "y"])
+        for d in range(12):
+            for i in range(60):
+                x, c = rng.gauss(0, 1), rng.choice("ab")
+                y = int(x + (0.5 if c == "a" else -0.5) + rng.gauss(0, 1) > 0)
+                at = datetime(2024, 1, 1) + timedelta(days=d, minutes=rng.randrange(1440))
+                out.writerow([f"e{d:02d}{i:03d}", at.isoformat(sep=" "), round(x, 4), c, y])
+    config = {
+        "name": "tiny", "storage": {"schema": SCHEMA},
+        "sources": {"events": {"key": ["id"], "landing": {"path": "events.csv"}, "volume": None, "columns": {
+            "id": {"type": "string", "nullable": False}, "at": {"type": "timestamp", "nullable": False},
+            "x": {"type": "double"}, "c": {"type": "string"}, "y": {"type": "int"}}}},
+        "entity": {"source": "events", "key": ["id"], "event_time": "at", "timezone": "UTC", "horizon_days": 1},
+        "label": {"name": "label", "kind": "binary", "expr": "y", "known_at": "timestampadd(HOUR, 1, at)"},
+        "features": [{"name": "x", "kind": "numeric"}, {"name": "c", "kind": "categorical"}],
+        "split": {"test_fraction": 0.3, "salt": "tiny"},
+        "train": {"window_days": 10, "seed": 1, "min_rows": 100},
+        "model": {"name": MODEL, "algorithm": "logistic_regression", "params": {"maxIter": 10},
+                  "primary_metric": "auc"},
+        "gate": {"floors": {"auc": 0.5}},
+        "mlflow": {"experiment": "tiny"},
+    }
+    path = folder / "tiny.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _env(home: Path) -> dict:
+    return {**os.environ, "LAKESCORE_HOME": str(home), "LAKESCORE_SPARK_MASTER": "local[2]",
+            "LAKESCORE_SHUFFLE_PARTITIONS": "2", "LAKESCORE_DRIVER_MEMORY": "1g", "PYTHONPATH": str(ROOT)}
+
+
+def command(stage: str, config: Path, as_of: date = AS_OF, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "lakescore", "run", stage, "--config", str(config), "--as-of", as_of.isoformat(),
+            *extra]
+
+
+def run_cli(args: list[str], home: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=_env(home), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def warehouse(home: Path) -> Path:
+    return home / "warehouse" / f"{SCHEMA}.db"
+
+
+def tables(home: Path) -> dict[str, Path]:
+    root = warehouse(home)
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "_delta_log").is_dir()} if root.is_dir() else {}
+
+
+def log_entries(home: Path) -> set[str]:
+    """Every file in the tables' Delta logs (commits, temporary commit files, checkpoints)."""
+    root = warehouse(home)
+    return {str(p) for p in root.glob("*/_delta_log/**/*") if p.is_file()} if root.is_dir() else set()
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    returncode: int | None
+    killed: bool
+    point: str
+    new_log_entries: int = 0
+    output: str = ""
+
+
+@dataclass
+class KillPoint:
+    """Kill after `after_commits` new Delta log files appeared, or after `delay` seconds."""
+    after_commits: int | None = None
+    delay: float | None = None
+
+    def __str__(self) -> str:
+        return f"after {self.after_commits} new log file(s)" if self.after_commits else f"after {self.delay:.1f}s"
+
+
+def run_and_kill(args: list[str], home: Path, point: KillPoint | None, timeout: float = 900) -> Outcome:
+    """Run a stage; with a point, SIGKILL its whole process group (Python and its JVM) there."""
+    before = log_entries(home)
+    started = time.monotonic()
+    proc = subprocess.Popen(args, env=_env(home), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    killed = False
+    while proc.poll() is None:
+        elapsed = time.monotonic() - started
+        if elapsed > timeout:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise TimeoutError(f"{args} ran over {timeout}s")
+        due = point is not None and (
+            (point.delay is not None and elapsed >= point.delay)
+            or (point.after_commits is not None and len(log_entries(home) - before) >= point.after_commits))
+        if due:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.01 if point is not None and point.after_commits else 0.05)
+    output = proc.communicate()[0]
+    return Outcome(time.monotonic() - started, proc.returncode, killed, str(point) if point else "none",
+                   len(log_entries(home) - before), output)
+
+
+def kill_points(seed: int, seconds: float, commits: int, n: int = 6) -> list[KillPoint]:
+    """Seeded points: half when the k-th new Delta log file appears (k in 1..commits: on a
+    commit), half at a fraction of the stage's uninterrupted time."""
+    rng = random.Random(seed)
+    points = [KillPoint(after_commits=rng.randint(1, max(commits, 1))) for _ in range(n // 2)]
+    points += [KillPoint(delay=seconds * rng.uniform(0.3, 0.9)) for _ in range(n - n // 2)]
+    rng.shuffle(points)
+    return points
+
+
+# -- checks on a home ---------------------------------------------------------------------------------
+
+def read_delta_rs(path: Path):
+    """The table at its latest version through delta-rs (no JVM): (version, Arrow table)."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(path))
+    return table.version(), table.to_pyarrow_table()
+
+
+def group_counts(arrow) -> dict[tuple, int]:
+    """Rows per (as_of[, stage]): the grain a stage replaces in one commit."""
+    keys = [c for c in ("as_of", "stage") if c in arrow.column_names]
+    if not keys:
+        return {(): arrow.num_rows}
+    grouped = arrow.group_by(keys).aggregate([([], "count_all")]).to_pylist()
+    return {tuple(str(r[k]) for k in keys): r["count_all"] for r in grouped}
+
+
+@dataclass
+class Reference:
+    """An uninterrupted run's tables: per table, rows per as-of (and stage) group."""
+    counts: dict[str, dict[tuple, int]] = field(default_factory=dict)
+
+
+def reference_counts(home: Path) -> Reference:
+    return Reference({name: group_counts(read_delta_rs(path)[1]) for name, path in tables(home).items()})
+
+
+def partial_groups(home: Path, ref: Reference) -> list[str]:
+    """Every table readable by delta-rs; each as-of (and stage) group present holds all the rows
+    the uninterrupted run wrote for it: a group is absent or whole, never partial."""
+    problems = []
+    for name, path in tables(home).items():
+        _, arrow = read_delta_rs(path)
+        for group, n in group_counts(arrow).items():
+            want = ref.counts.get(name, {}).get(group)
+            if group != () and n != want:
+                problems.append(f"{name}{list(group)}: {n} rows, an uninterrupted run has {want}")
+    return problems
+
+
+def dangling_aliases(home: Path) -> list[str]:
+    """Aliases of the home's registered models that point at a missing version or artifact."""
+    from mlflow import MlflowClient
+
+    db = home / "mlflow.db"
+    if not db.exists():
+        return []
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
+    problems = []
+    for model in client.search_registered_models():
+        for alias, version in (model.aliases or {}).items():
+            try:
+                mv = client.get_model_version(model.name, version)
+            except Exception as exc:  # noqa: BLE001 - what is wrong is the finding
+                problems.append(f"{model.name}@{alias} -> version {version}: {type(exc).__name__}")
+                continue
+            source = mv.source or ""
+            local = _local_artifact(home, client, mv)
+            if local is not None and not local.exists():
+                problems.append(f"{model.name}@{alias} -> version {version}: artifact {source} missing")
+    return problems
+
+
+def _local_artifact(home: Path, client, mv) -> Path | None:
+    try:
+        uri = client.get_model_version_download_uri(mv.name, mv.version)
+    except Exception:  # noqa: BLE001
+        return home / "missing-artifact"
+    if uri.startswith("file://"):
+        return Path(uri[len("file://"):])
+    return Path(uri) if uri.startswith("/") else None
+
+
+def spark_frame(spark, path: Path, version: int | None = None):
+    """The table (at its latest version, or `version`) read by Spark by path, without the
+    run-varying columns."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import MapType
+
+    reader = spark.read.format("delta")
+    df = (reader.option("versionAsOf", version) if version is not None else reader).load(str(path))
+    kept = [f for f in df.schema.fields if f.name not in RUN_VARYING]
+    # a map is not orderable: its sorted entries are, and say the same
+    return df.select(*[F.array_sort(F.map_entries(f.name)).alias(f.name) if isinstance(f.dataType, MapType)
+                       else F.col(f.name) for f in sorted(kept, key=lambda f: f.name)])
