@@ -198,10 +198,21 @@ def read_csv(spark: SparkSession, path: Path) -> tuple[DataFrame, list[str]]:
     columns = header(spark, path)
     if not columns:
         return spark.createDataFrame([], f"{CORRUPT_RECORD} string"), []
+    return read_csv_files(spark, [path], columns), columns
+
+
+def read_csv_files(spark: SparkSession, paths: list[Path], columns: list[str], path_column: str | None = None
+                   ) -> DataFrame:
+    """Files that share one header (`columns`, as `header` gives them) read as `read_csv` reads
+    one, in one Spark read: each file's header line is skipped, each is parsed on its own (a
+    quoted line break or an unbalanced quote never crosses into the next file); `path_column`
+    names a column for each row's file path."""
     schema = ", ".join(f"{c} string" for c in [*columns, CORRUPT_RECORD])
-    df = _reader(spark).schema(schema).csv(f"file://{path}")
+    df = _reader(spark).schema(schema).csv([f"file://{p}" for p in paths])
+    if path_column:
+        df = df.withColumn(path_column, F.col("_metadata.file_path"))
     text = col(CORRUPT_RECORD)
-    return df.where(text.isNull() | ~text.rlike(r"^\s*$")), columns
+    return df.where(text.isNull() | ~text.rlike(r"^\s*$"))
 
 
 def line_breaks(columns: list[str]) -> Column:
