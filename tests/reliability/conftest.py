@@ -4,6 +4,10 @@ model tests all start from it."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.reliability import harness as h
@@ -16,7 +20,14 @@ SEQUENCE = ["ingest", "ingest*", "features", "features*", "train", "promote", "t
 
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny")
+    """LAKESCORE_RELIABILITY_DIR=<folder> keeps the reference there and reuses it on the next run
+    (for working on the suite; CI builds it afresh in a temporary folder)."""
+    kept = os.environ.get("LAKESCORE_RELIABILITY_DIR")
+    folder = Path(kept) if kept else tmp_path_factory.mktemp("tiny")
+    saved = folder / "reference.json"
+    if kept and saved.exists():
+        ref = json.loads(saved.read_text())
+        return {**ref, "folder": folder, "config": folder / "tiny.yml", "home": folder / "reference_home"}
     config = h.write_use_case(folder)
     home = folder / "reference_home"
     seconds, commits, versions = {}, {}, {}
@@ -30,5 +41,6 @@ def reference(tmp_path_factory):
         else:
             seconds[stage], commits[stage] = run.seconds, run.new_log_entries
         print(f"\nreference {step}: {run.seconds:.1f}s, {run.new_log_entries} new log files")
+    saved.write_text(json.dumps({"seconds": seconds, "commits": commits, "versions": versions}))
     return {"folder": folder, "config": config, "home": home, "seconds": seconds, "commits": commits,
             "versions": versions}
