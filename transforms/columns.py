@@ -10,6 +10,10 @@ from __future__ import annotations
 BATCH_ID = "_batch_id"
 LANDED_AT = "_landed_at"
 RAW_META = (BATCH_ID, LANDED_AT)
+# Snapshot sources (arrival: snapshot): each version of an entity is valid in [from, to).
+VALID_FROM = "_valid_from"
+VALID_TO = "_valid_to"
+SNAPSHOT_META = (VALID_FROM, VALID_TO)
 
 # Entity x as-of rows (features, predictions, monitoring windows).
 AS_OF = "as_of"

@@ -57,10 +57,14 @@ class UseCase(Strict):
             raise ValueError(f"entity.source {self.entity.source!r} is not one of sources")
         src = self.sources[self.entity.source]
         known = set(src.columns) | set(src.derived)
-        for field, cols in (("entity.key", self.entity.key), ("entity.event_time", [self.entity.event_time])):
+        for field, cols in (("entity.key", self.entity.key), ("entity.event_time", self.entity_time_columns)):
             missing = [c for c in cols if c not in known]
             if missing:
                 raise ValueError(f"{field}: {missing} not a column of source {self.entity.source!r}")
+        if self.entity.snapshot and src.arrival != "snapshot":
+            raise ValueError(f"entity.catalog snapshot needs sources.{self.entity.source}.arrival: snapshot (the "
+                             "versions of each entity with the time they were valid)")
+        self._check_outcome()
         names = self.feature_names
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -100,7 +104,7 @@ class UseCase(Strict):
             if leaked:
                 raise ValueError(f"entity.filter reads {leaked}, known only after the event: the catalog "
                                  "must be decidable at the prediction time")
-        reserved = {c.lower() for c in [*self.entity.key, self.entity.event_time, *AS_OF_COLUMNS, FEATURE_SET]}
+        reserved = {c.lower() for c in [*self.entity.key, *self.entity_time_columns, *AS_OF_COLUMNS, FEATURE_SET]}
         clash = sorted(set(fs.lookups) & set(fs.histories))
         if clash:
             raise ValueError(f"features: {clash} name both a lookup and a history")
@@ -137,7 +141,33 @@ class UseCase(Strict):
                                  f"{reads}, known at {inputs.known_at}")
         return self
 
+    def _check_outcome(self) -> None:
+        """An outcome label's source, keys and columns; its source's future must not reach a
+        feature through a dimension lookup (read as loaded, it holds the outcome)."""
+        out = self.label.outcome
+        if out is None:
+            return
+        if out.source not in self.sources:
+            raise ValueError(f"label.outcome.source: {out.source!r} is not one of sources")
+        src = self.sources[out.source]
+        src_cols = set(src.columns) | set(src.derived)
+        for entity_col, source_col in out.by.items():
+            if entity_col not in self.entity.key:
+                raise ValueError(f"label.outcome.by: {entity_col!r} is not an entity.key column")
+            if source_col not in src_cols:
+                raise ValueError(f"label.outcome.by.{entity_col}: {source_col!r} is not a column of source {out.source!r}")
+        for name, lk in self.features.lookups.items():
+            if lk.source == out.source and not lk.point_in_time:
+                raise ValueError(f"features.lookups.{name}: a dimension lookup of {out.source!r}, the label's outcome "
+                                 "source, reads it as loaded, outcomes included: use a point-in-time lookup (known_at) "
+                                 "or a history")
+
     # -- helpers used by the jobs ----------------------------------------------------------
+    @property
+    def entity_time_columns(self) -> list[str]:
+        """The entity's event-time column, for an events catalog (none for a snapshot)."""
+        return [self.entity.event_time] if self.entity.event_time else []
+
     def raw_table(self, source: str) -> str:
         return f"{self.tables.raw_prefix}{source}"
 
@@ -164,8 +194,8 @@ class UseCase(Strict):
         """Entity columns known only after the event (lower-cased): declared, read by the
         label's expression, or derived from one of those (transforms.features.leakage)."""
         return after_event_columns(
-            self.entity_columns, declared=self.entity.known_after_event, label_expr=self.label.expr,
-            derived=self.sources[self.entity.source].derived, protected=[*self.entity.key, self.entity.event_time])
+            self.entity_columns, declared=self.entity.known_after_event, label_expr=self.label.expr or "",
+            derived=self.sources[self.entity.source].derived, protected=[*self.entity.key, *self.entity_time_columns])
 
     @cached_property
     def joined_inputs(self) -> dict[str, Joined]:
@@ -191,7 +221,7 @@ class UseCase(Strict):
         """Entity columns the features stage needs: key, event time, the columns features read
         and the lookup and history keys (in the source's order)."""
         fs = self.features
-        wanted = {c.lower() for c in [*self.entity.key, self.entity.event_time]}
+        wanted = {c.lower() for c in [*self.entity.key, *self.entity_time_columns]}
         wanted |= {c.lower() for f in fs.columns for c in self.feature_inputs(f).entity_columns}
         wanted |= {c.lower() for lk in fs.lookups.values() for c in lk.keys}
         wanted |= {c.lower() for h in fs.histories.values() for c in h.by}
