@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## demo: set up, then run every stage of the flights use case for AS_OF on the local runtime
+## demo: set up, then run every stage of the flights use case for AS_OF on the local runtime, and
+##       monitor for the next day (the first run that knows the labels of AS_OF's flights)
 demo: $(STAMP)
 	$(BIN)/lakescore run all --config $(CONFIG) --as-of $(AS_OF)
+	$(BIN)/lakescore run monitor --config $(CONFIG) --as-of $$($(BIN)/python -c \
+	  "import datetime as d; print(d.date.fromisoformat('$(AS_OF)') + d.timedelta(days=1))")
 	$(BIN)/lakescore sql --config $(CONFIG) \
 	  "SELECT as_of, model_name, model_version, count(*) AS predictions, round(avg(score), 4) AS mean_score FROM predictions GROUP BY ALL ORDER BY as_of"
 

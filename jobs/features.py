@@ -1,5 +1,6 @@
 """features: clean entity rows (+ lookups, histories) -> the `features` table (entity x as_of),
-partitioned by as_of.
+partitioned by as_of. The rows come from `lakescore.feature_rows`, the one feature code path
+(an on-demand prediction computes its row there too).
 
 For an as-of D the stage writes D's partition (replacing it) and every as-of of the training
 window before it that is missing or was computed by other feature definitions (`feature_set`),
@@ -20,22 +21,16 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakescore.config import UseCase
-from lakescore.errors import StageError
+from lakescore.feature_rows import FeatureError, build, guarded
 from lakescore.runtime import Context
 from lakescore.training_data import window_first_day
-from transforms.columns import AS_OF, FEATURE_SET, PREDICTION_TIME
-from transforms.features.asof import catalog_spine
-from transforms.features.compute import TYPES, FeatureDef, FeatureExpressionError, drop_after_event, feature_columns
-from transforms.features.joins import Agg, with_history, with_lookup, with_point_in_time
-from transforms.features.leakage import SOURCE_TIME_PREFIX, point_in_time_violations
-from transforms.sqltext import col, dates_predicate
+from transforms.columns import AS_OF, FEATURE_SET
+from transforms.features.compute import TYPES
+from transforms.sqltext import dates_predicate
 
 log = logging.getLogger("lakescore.features")
 
-
-class FeatureError(StageError):
-    pass
+__all__ = ["FeatureError", "missing_days", "run"]
 
 
 def missing_days(ctx: Context, first: date, last: date) -> list[date]:
@@ -53,15 +48,6 @@ def missing_days(ctx: Context, first: date, last: date) -> list[date]:
     return sorted((wanted - have) | {last})
 
 
-def feature_defs(cfg: UseCase) -> list[FeatureDef]:
-    """The config's features as the transforms take them."""
-    tz = cfg.entity.timezone
-    return [FeatureDef(name=f.name, kind=f.kind, sql=f.sql,
-                       steps=tuple((s.op, s.params(tz)) for s in f.steps),
-                       timed=cfg.feature_inputs(f).timed)
-            for f in cfg.features.columns]
-
-
 def _check_schema(ctx: Context, features: DataFrame) -> None:
     """The features table keeps its types: a feature whose type changed must not half-land."""
     store, table = ctx.tables, ctx.cfg.tables.features
@@ -74,49 +60,13 @@ def _check_schema(ctx: Context, features: DataFrame) -> None:
                                f"({kind}) makes {TYPES[kind]}: rename the feature or drop the table")
 
 
-def build(ctx: Context, days: list[date]) -> DataFrame:
-    """The feature rows of `days` (with the leakage guard's source-time columns)."""
-    cfg, store = ctx.cfg, ctx.tables
-    entity, fs = cfg.entity, cfg.features
-    entities = store.read(cfg.clean_table(entity.source))
-    rows = entities.transform(catalog_spine(entity.event_time, entity.timezone, entity.horizon_days,
-                                            days[0], days[-1]))
-    rows = rows.where(F.col(AS_OF).isin(days))
-    if entity.filter:
-        rows = rows.where(F.expr(entity.filter))
-    # only the columns features need travel through the joins (and none known after the event)
-    rows = rows.transform(drop_after_event(cfg.after_event_columns)).select(
-        *[col(c) for c in cfg.feature_entity_columns], F.col(AS_OF), F.col(PREDICTION_TIME))
-    for name, lk in fs.lookups.items():
-        table = store.read(cfg.clean_table(lk.source), count=False)
-        if lk.point_in_time:
-            rows = rows.transform(with_point_in_time(name, table, lk.keys, lk.known_at, lk.max_age_hours))
-        else:
-            rows = rows.transform(with_lookup(name, table, lk.keys))
-    for name, h in fs.histories.items():
-        events = store.read(cfg.clean_table(h.source), count=False)
-        aggs = [Agg(a_name, a.agg, a.value, a.prior_weight) for a_name, a in h.aggregates.items()]
-        rows = rows.transform(with_history(name, events, h.by, h.event_time, h.known_at, h.window_days, aggs,
-                                           entity.timezone, days[0], days[-1], h.where))
-    try:
-        return rows.transform(feature_columns(entity.key, entity.event_time, feature_defs(cfg), cfg.feature_set_id))
-    except FeatureExpressionError as exc:
-        raise FeatureError(str(exc)) from None
-
-
 def run(ctx: Context) -> dict:
     cfg, store = ctx.cfg, ctx.tables
     first = window_first_day(cfg, ctx.as_of)
     days = missing_days(ctx, first, ctx.as_of)
     features = build(ctx, days).cache()
     try:
-        timed = [f.name for f in feature_defs(cfg) if f.timed]
-        violations = point_in_time_violations(features, timed)
-        if violations:
-            detail = "; ".join(f"feature {f}: {v['rows']} row(s) use a value known up to {v['max_lead_seconds']}s "
-                               f"after the prediction time" for f, v in violations.items())
-            raise FeatureError(f"table {store.display(cfg.tables.features)} not written: leakage guard: {detail}")
-        out = features.drop(*[c for c in features.columns if c.startswith(SOURCE_TIME_PREFIX)])
+        out = guarded(ctx, features, f"table {store.display(cfg.tables.features)}")
         _check_schema(ctx, out)
         rows = store.write(out, cfg.tables.features, replace_where=dates_predicate(AS_OF, days),
                            partition_by=[AS_OF])

@@ -1,67 +1,239 @@
-"""monitor: predictions of the recent as-ofs + the labels known now -> slice_metrics.
+"""monitor: the recent windows' predictions, features and labels -> slice_metrics,
+drift_metrics, model_health, alerts.
 
-Every run refreshes the last `monitor.lookback_days` daily windows, since labels arrive after
-the predictions: a window's row counts all its predictions, its quality metrics the labelled
-ones (`num_labelled` says how many). The table is shaped like Databricks Lakehouse
-Monitoring's profile table: window, granularity, model_id, slice_key/slice_value (both NULL
-for the whole table).
+Every run refreshes the last `monitor.lookback_days` daily windows (an as-of's predictions):
+- slice_metrics: counts and quality per window and slice, on the labels known by the run's
+  as-of that the serving model did not train on (in-sample rows counted apart);
+- drift_metrics: every model feature, the score and the prediction, against the serving model's
+  training rows (BASELINE: training-serving skew) and the previous day (CONSECUTIVE); the
+  served feature rows against the same rows now (EXAMPLE); declared feedback loops (FEEDBACK);
+- model_health: the serving model's age, sudden quality drops and slow degradation;
+- alerts: one per finding, about its window (re-running rewrites them), and `retrain_triggered`
+  when `monitor.retrain_when` holds; kinds in `monitor.fail_on` then fail the stage.
+See README, Monitoring.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakescore import alerts, registry
+from lakescore.config import LOWER_IS_BETTER
+from lakescore.errors import StageError
+from lakescore.monitoring_data import ServedModel, Window, features_as_served, previous_days, served_model, training_rows, windows
 from lakescore.runtime import Context
+from transforms import schemas
 from transforms.columns import (
     AS_OF,
+    BASELINE,
+    CATEGORICAL,
+    CONSECUTIVE,
+    FEATURES_VERSION,
     GRANULARITY,
-    LABEL_KNOWN_AT,
     MODEL_ID,
     MODEL_NAME,
     MODEL_VERSION,
+    NUMERIC,
     PREDICTION,
     SCORE,
     SLICE_KEY,
     SLICE_VALUE,
+    SPLIT,
+    TEST,
+    TRAIN,
     WINDOW,
 )
+from transforms.contracts.kinds import RETRAIN_TRIGGERED
 from transforms.features.asof import day_start
 from transforms.modeling.labels import labels
 from transforms.modeling.metrics import explode_slices, quality_metrics
-from transforms.sqltext import dates_predicate
+from transforms.monitoring import comparisons, health, skew
+from transforms.monitoring.alerts import from_monitor_findings
+from transforms.monitoring.decisions import DriftTest
+from transforms.monitoring.quality import out_of_sample, window_quality
+from transforms.sqltext import all_of, any_of, date_range, dates_predicate, eq
 
 log = logging.getLogger("lakescore.monitor")
+STAGE = "monitor"
+
+
+class MonitorFindings(StageError):
+    """Findings of a kind listed in monitor.fail_on (raised once every table is written)."""
+
+
+def _with_window(df: DataFrame, tz: str) -> DataFrame:
+    """Add the window (start and end of the as-of's day), granularity and computed_at."""
+    return (df.withColumn(WINDOW, F.struct(day_start(F.col(AS_OF), tz).alias("start"),
+                                           day_start(F.date_add(F.col(AS_OF), 1), tz).alias("end")))
+            .withColumn(GRANULARITY, F.lit("1 day"))
+            .withColumn("computed_at", F.lit(Context.now()).cast("timestamp")))
+
+
+def write_slice_metrics(ctx: Context, preds: DataFrame, days: list[date]) -> int:
+    cfg, store = ctx.cfg, ctx.tables
+    key = cfg.entity.key
+    slices = store.read(cfg.tables.features, where=dates_predicate(AS_OF, days), count=False) \
+        .select(*key, AS_OF, *cfg.slices)
+    known_by = day_start(F.lit(ctx.as_of), cfg.entity.timezone)   # what a run on the as-of could know
+    lab = store.read(cfg.clean_table(cfg.entity.source), count=False).transform(
+        labels(key, cfg.label.name, cfg.label.expr, cfg.label.known_at, known_before=known_by))
+    joined = (preds.join(slices, on=[*key, AS_OF], how="left").join(lab, on=key, how="left")
+              .transform(out_of_sample(cfg.label.name)).transform(explode_slices(cfg.slices)))
+    metrics = window_quality(joined, [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE], cfg.label.kind, cfg.label.name,
+                             SCORE, PREDICTION)
+    out = _with_window(metrics, cfg.entity.timezone)
+    out = out.select(AS_OF, WINDOW, GRANULARITY, *[c for c in metrics.columns if c != AS_OF], "computed_at")
+    return store.write(out, cfg.tables.slice_metrics, replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
+
+
+def _tests(ctx: Context) -> tuple[dict[str, DriftTest], dict[tuple[str, str], DriftTest | None]]:
+    d, kinds = ctx.cfg.monitor.drift, ctx.cfg.monitored_columns
+
+    def test(t) -> DriftTest:
+        return DriftTest(t.metric, t.threshold, t.small_metric, t.small_threshold)
+
+    defaults = {NUMERIC: test(d.numeric), CATEGORICAL: test(d.categorical)}
+    overrides: dict[tuple[str, str], DriftTest | None] = {}
+    for name, c in d.columns.items():
+        own = test(c.test) if c.test else defaults[kinds[name]]
+        overrides[(BASELINE, name)] = own if c.baseline else None
+        overrides[(CONSECUTIVE, name)] = own if c.consecutive else None
+    return defaults, overrides
+
+
+def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: dict[str, ServedModel],
+                  trained: dict[str, DataFrame]) -> DataFrame:
+    """BASELINE, CONSECUTIVE, EXAMPLE and FEEDBACK rows of the served windows."""
+    cfg, d = ctx.cfg, ctx.cfg.monitor.drift
+    key, columns = cfg.entity.key, cfg.monitored_columns
+    slices = cfg.slices if d.by_slice else []
+    window_models = ctx.spark.createDataFrame([(w.as_of, w.model_id, w.features_version) for w in served],
+                                              f"{AS_OF} date, {MODEL_ID} string, {FEATURES_VERSION} bigint")
+    served_feats = features_as_served(ctx, {w.as_of: w.features_version for w in served})
+    serving = served_feats.join(preds.select(*key, AS_OF, MODEL_ID, SCORE, PREDICTION), on=[*key, AS_OF])
+    previous = (features_as_served(ctx, previous_days(served))
+                .join(preds.select(*key, AS_OF, SCORE, PREDICTION), on=[*key, AS_OF], how="left")
+                .withColumn(comparisons.SCORED, F.col(SCORE).isNotNull())
+                .withColumn(AS_OF, F.date_add(F.col(AS_OF), 1))
+                .join(window_models.select(AS_OF, MODEL_ID), on=AS_OF))
+    baseline = None
+    for rows in trained.values():
+        rows = rows.where(F.col(SPLIT) == TRAIN).select(MODEL_ID, *columns, *slices)
+        baseline = rows if baseline is None else baseline.unionByName(rows)
+    defaults, overrides = _tests(ctx)
+    out = comparisons.drift_rows(
+        serving, previous, baseline, columns, slices, bins=d.bins, coarse_bins=d.coarse_bins,
+        baselines={m.model_id: m.description for m in models.values()}, defaults=defaults, overrides=overrides,
+        min_count=d.min_count, small_sample=d.small_sample, max_null_rate_increase=d.max_null_rate_increase)
+    now = ctx.tables.read(cfg.tables.features, where=dates_predicate(AS_OF, [w.as_of for w in served]), count=False)
+    versions = window_models.where(F.col(FEATURES_VERSION).isNotNull())
+    described = F.concat(F.lit("features version "), F.col(FEATURES_VERSION).cast("string"), F.lit(" as served, vs now"))
+    kinds = {f.name: f.kind for f in cfg.model_features}
+    out = out.unionByName(comparisons.example_rows(skew.example_skew(served_feats, now, key, kinds), versions,
+                                                   described, d.example_skew_threshold))
+    for loop in cfg.feedback_loops:
+        fed = [f for f in cfg.loop_features(loop.source) if columns[f] == NUMERIC]
+        if fed:
+            later = ctx.tables.read(cfg.tables.features, where=date_range(AS_OF, served[0].as_of), count=False)
+            corr = skew.feedback_correlation(preds, later, key, fed, cfg.entity.horizon_days)
+            out = out.unionByName(comparisons.feedback_rows(corr, window_models, loop.source))
+    return _with_window(out, cfg.entity.timezone).select(*schemas.DRIFT_METRICS.names)
+
+
+def model_health(ctx: Context, preds: DataFrame, days: list[date], models: dict[str, ServedModel],
+                 trained: dict[str, DataFrame]) -> DataFrame:
+    """model_age, quality_drop and slow_degradation checks of the windows of `days`."""
+    cfg, q = ctx.cfg, ctx.cfg.monitor.quality
+    metric = q.metric or cfg.model.primary_metric
+    # the models' own evaluation: the run's metric overall, their test rows per slice
+    slices = []
+    for model in models.values():
+        test = trained[model.model_id].where(F.col(SPLIT) == TEST).transform(explode_slices(cfg.slices))
+        per_slice = quality_metrics(test, [SLICE_KEY, SLICE_VALUE], cfg.label.kind, cfg.label.name, SCORE, PREDICTION)
+        slices.append(per_slice.select(F.lit(model.model_id).alias(MODEL_ID), SLICE_KEY, SLICE_VALUE, F.when(
+            F.col(SLICE_KEY).isNull(), F.lit(model.evaluation).cast("double")).when(F.col("num_labelled") >= q.min_labelled,
+                                                                     F.col(metric)).alias("reference")))
+    reference = slices[0]
+    for part in slices[1:]:
+        reference = reference.unionByName(part)
+    first = days[0] - timedelta(days=q.windows)
+    quality = ctx.tables.read(cfg.tables.slice_metrics, where=date_range(AS_OF, first, days[-1] + timedelta(days=1)),
+                              count=False)
+    checks = health.quality_checks(quality, reference, metric, lower_is_better=metric in LOWER_IS_BETTER,
+                                   min_labelled=q.min_labelled, max_drop=q.max_drop, windows=q.windows,
+                                   max_decline=q.max_decline, days=days)
+    ages = health.model_age(preds.where(F.col(AS_OF).isin(days)), ctx.cfg.monitor.max_model_age_days)
+    out = ages.unionByName(checks)
+    return _with_window(out, cfg.entity.timezone).select(*schemas.MODEL_HEALTH.names)
+
+
+def raise_alerts(ctx: Context, days: list[date], subject: str) -> tuple[int, list[str]]:
+    """Findings of the refreshed windows (and the retraining trigger) -> alerts; returns the
+    alerts written and the kinds found."""
+    cfg, store, mon = ctx.cfg, ctx.tables, ctx.cfg.monitor
+    window = dates_predicate(AS_OF, days)
+    findings = health.drift_findings(store.read(cfg.tables.drift_metrics, where=window, count=False)).unionByName(
+        health.health_findings(store.read(cfg.tables.model_health, where=window, count=False))).cache()
+    try:
+        rule = mon.retrain_when
+        if rule is not None:
+            older = findings.select(AS_OF, "kind")
+            if store.exists(cfg.tables.alerts) and rule.windows > len(days):
+                before = all_of(eq("stage", STAGE), date_range(AS_OF, ctx.as_of - timedelta(days=rule.windows - 1), days[0]))
+                older = older.unionByName(store.read(cfg.tables.alerts, where=before, count=False).select(AS_OF, "kind"))
+            trigger = health.retrain_trigger(older, ctx.as_of, subject, windows=rule.windows,
+                                             violations=rule.violations, kinds=list(rule.kinds))
+            findings = findings.unionByName(trigger)
+        kinds = sorted(r["kind"] for r in findings.select("kind").distinct().collect())
+        rows = from_monitor_findings(findings, stage=STAGE, created_at=Context.now(), critical_kinds=list(mon.fail_on))
+        # this run rewrites the findings about its windows, and the trigger of its as-of
+        scope = all_of(eq("stage", STAGE), any_of(all_of(f"NOT ({eq('kind', RETRAIN_TRIGGERED)})", window),
+                                                  all_of(eq("kind", RETRAIN_TRIGGERED), eq(AS_OF, ctx.as_of))))
+        written = alerts.write(ctx, rows, scope, empty=not kinds)
+    finally:
+        findings.unpersist()
+    return written, kinds
 
 
 def run(ctx: Context) -> dict:
-    cfg, store = ctx.cfg, ctx.tables
-    first = ctx.as_of - timedelta(days=cfg.monitor.lookback_days - 1)
-    window = dates_predicate(AS_OF, [first + timedelta(days=i) for i in range(cfg.monitor.lookback_days)])
-    key, tz = cfg.entity.key, cfg.entity.timezone
-    preds = store.read(cfg.tables.predictions, where=window)
-    slices = store.read(cfg.tables.features, where=window, count=False).select(*key, AS_OF, *cfg.slices)
-    lab = store.read(cfg.clean_table(cfg.entity.source), count=False).transform(
-        labels(key, cfg.label.name, cfg.label.expr, cfg.label.known_at)).drop(LABEL_KNOWN_AT)
-    joined = (preds.join(slices, on=[*key, AS_OF], how="left")
-              .join(lab, on=key, how="left")
-              .withColumn(MODEL_ID, F.concat_ws("/", MODEL_NAME, MODEL_VERSION))
-              .transform(explode_slices(cfg.slices)))
-    groups = [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE]
-    metrics = quality_metrics(joined, groups, cfg.label.kind, cfg.label.name, SCORE, PREDICTION)
-    out = metrics.select(
-        F.col(AS_OF),
-        F.struct(day_start(F.col(AS_OF), tz).alias("start"),
-                 day_start(F.date_add(F.col(AS_OF), 1), tz).alias("end")).alias(WINDOW),
-        F.lit("1 day").alias(GRANULARITY),
-        *[c for c in metrics.columns if c != AS_OF],
-        F.lit(Context.now()).cast("timestamp").alias("computed_at"),
-    )
-    rows = store.write(out, cfg.tables.slice_metrics, replace_where=window, partition_by=[AS_OF])
-    log.info("monitor: %d slice metric rows for %s..%s", rows, first, ctx.as_of)
-    return {"slice_metrics": rows}
+    cfg, store, mon = ctx.cfg, ctx.tables, ctx.cfg.monitor
+    registry.configure(ctx)
+    days = [ctx.as_of - timedelta(days=i) for i in reversed(range(mon.lookback_days))]
+    # the day before the first window too: the first window's CONSECUTIVE comparison reads it
+    preds = store.read(cfg.tables.predictions, where=date_range(AS_OF, days[0] - timedelta(days=1),
+                                                               ctx.as_of + timedelta(days=1)))
+    preds = preds.withColumn(MODEL_ID, F.concat_ws("/", MODEL_NAME, MODEL_VERSION))
+    in_window = preds.where(F.col(AS_OF) >= F.lit(days[0]))
+    result = {"slice_metrics": write_slice_metrics(ctx, in_window, days)}
+    served = windows(in_window)
+    if not served:
+        log.warning("monitor: no predictions for %s..%s: nothing to compare", days[0], ctx.as_of)
+        return result
+    metric = mon.quality.metric or cfg.model.primary_metric
+    models = {w.model_id: served_model(ctx, w, metric) for w in served}
+    trained = {m: training_rows(ctx, model).cache() for m, model in models.items()}
+    try:
+        drift = drift_metrics(ctx, preds, served, models, trained)
+        result["drift_metrics"] = store.write(drift, cfg.tables.drift_metrics, replace_where=dates_predicate(AS_OF, days),
+                                              partition_by=[AS_OF])
+        result["model_health"] = store.write(model_health(ctx, preds, days, models, trained), cfg.tables.model_health,
+                                             replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
+    finally:
+        for rows in trained.values():
+            rows.unpersist()
+    result["alerts"], kinds = raise_alerts(ctx, days, served[-1].model_id)
+    result["findings"] = kinds
+    log.info("monitor: windows %s..%s (%d scored), findings: %s", days[0], ctx.as_of, len(served),
+             ", ".join(kinds) or "none")
+    failing = [k for k in kinds if k in mon.fail_on]
+    if failing:
+        raise MonitorFindings(f"monitor: findings of kind(s) {', '.join(failing)} for the windows up to {ctx.as_of} "
+                              f"(monitor.fail_on): see table {store.display(cfg.tables.alerts)}")
+    return result
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """The stages of a use case, in the order they run: what `lakescore run all` and the Databricks
-job iterate (resources/*.yml has one task per stage, in this order; a test checks it)."""
+jobs iterate. Train and promote form the training group: they train and gate only when the
+retraining policy says so, and a failure there never stops score and monitor (`lakescore run
+all` runs them with the current champion, then fails naming the stage). On Databricks the group
+is a job of its own that the batch-inference job runs as a task (resources/*.yml; a test checks
+both against this order)."""
 
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ PIPELINE: tuple[tuple[str, runner.Stage], ...] = (
     ("train", train.run),        # features + labels known before the as-of -> MLflow run, @challenger
     ("promote", promote.run),    # gate the challenger -> model_validations, @champion
     ("score", score.run),        # @champion x the as-of's catalog -> predictions, predictions_latest
-    ("monitor", monitor.run),    # predictions + labels -> slice_metrics
+    ("monitor", monitor.run),    # predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
 )
 STAGES = [name for name, _ in PIPELINE]
+TRAINING = ("train", "promote")
 
 
 def stages(names: list[str] | None = None) -> list[tuple[str, runner.Stage]]:
@@ -27,5 +32,6 @@ def stages(names: list[str] | None = None) -> list[tuple[str, runner.Stage]]:
 
 
 def run_stages(ctx, names: list[str] | None = None) -> dict:
-    """Run the named stages (all for None) in pipeline order, in this process's Spark session."""
-    return runner.run_stages(ctx, stages(names))
+    """Run the named stages (all for None) in pipeline order, in this process's Spark session; a
+    failure in the training group lets the other stages run first (see the module's doc)."""
+    return runner.run_stages(ctx, stages(names), isolated=TRAINING)

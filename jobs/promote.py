@@ -1,147 +1,215 @@
-"""promote: gate @challenger and, when every check passes, move @champion to it.
+"""promote: gate a new @challenger and, when every check passes, move @champion to it (the
+champion it replaces becomes @previous).
 
-Checks, each one row in `model_validations`:
-- floor_<metric>: the challenger's test metric against an absolute bound from `gate.floors`;
-- vs_champion: the primary metric of challenger and champion on the same rows (the
-  challenger's own test rows, rebuilt from the Delta versions its run recorded) may not
-  drop by more than `gate.max_drop_vs_champion` (sudden degradation);
-- infra_compatibility: the registered model loads from the registry on this runtime and
-  scores the as-of's feature rows: one prediction per row, none missing, scores in range.
+Only a challenger not gated before is gated (train makes one only when the retraining policy
+says so). Every check runs and is recorded, one `model_validations` row each, even when another
+fails or raises; the candidate is promoted only if all pass. The checks' decisions are in
+transforms.modeling.gate; here they are measured:
+
+- floor_<metric>: the challenger's metrics on its evaluation rows (gate.evaluate_on: out of
+  time or test) against absolute bounds (`gate.floors`);
+- vs_champion (sudden degradation), slice:<key>=<value> (per slice with enough rows) and
+  vs_best_recent (slow degradation: the best of the last `gate.slow.versions` promoted
+  versions): models evaluated on the same rows, the challenger's evaluation rows rebuilt from
+  the Delta versions its run recorded; change thresholds absolute or relative per metric;
+- compat_signature, compat_versions, infra_compatibility, scoring_speed: the registered model
+  against the live features table's schema and this runtime's libraries, loaded from the
+  registry and scoring the as-of's serving rows (finite scores; rows per second recorded);
+- sanity_out_of_range (regression) / sanity_constant_scores (binary) on those predictions.
+A rejected challenger raises a warning in `alerts` listing its failed checks.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from datetime import date
+import time
+from typing import Callable
 
-from mlflow import MlflowClient
-from pyspark.sql import functions as F
-
-from lakescore import registry
+from lakescore import gate_inputs, registry, validations
 from lakescore.config import LOWER_IS_BETTER
 from lakescore.errors import StageError
 from lakescore.runtime import Context
-from lakescore.training_data import evaluate, training_frame
-from transforms import schemas
-from transforms.columns import AS_OF, BINARY, PREDICTION, SCORE, SPLIT, TEST
-from transforms.sqltext import all_of, eq
+from transforms.columns import AS_OF, BINARY
+from transforms.modeling import gate
+from transforms.sqltext import eq
 
 log = logging.getLogger("lakescore.promote")
 
+WHOLE = (None, None)
 
 
 class PromoteError(StageError):
     pass
 
 
-def _check(name, metric, value, baseline, threshold, passed, reason):
-    return {"check": name, "metric": metric, "value": value, "baseline": baseline,
-            "threshold": threshold, "passed": bool(passed), "reason": reason}
-
-
-def floor_checks(metrics: dict[str, float], floors: dict[str, float]) -> list[dict]:
-    out = []
-    for metric, bound in floors.items():
-        value = metrics.get(metric)
-        lower = metric in LOWER_IS_BETTER
-        if value is None or math.isnan(value):
-            out.append(_check(f"floor_{metric}", metric, None, None, bound, False, "metric missing"))
-            continue
-        ok = value <= bound if lower else value >= bound
-        out.append(_check(f"floor_{metric}", metric, value, None, bound, ok,
-                          f"{value:.4f} {'<=' if lower else '>='} {bound}" if ok else
-                          f"{value:.4f} {'above' if lower else 'below'} the {'ceiling' if lower else 'floor'} {bound}"))
-    return out
-
-
-def champion_check(metric: str, challenger: float, champion: float, max_drop: float) -> dict:
-    lower = metric in LOWER_IS_BETTER
-    loss = (challenger - champion) if lower else (champion - challenger)
-    ok = loss <= max_drop
-    reason = (f"{metric} {challenger:.4f} vs champion {champion:.4f}: change {-loss:+.4f}, "
-              f"largest allowed drop {max_drop}")
-    return _check("vs_champion", metric, challenger, champion, max_drop, ok, reason)
-
-
-def infra_check(ctx: Context, ref: registry.ModelRef) -> dict:
-    """Load the registered artifact and score the as-of's serving rows with it."""
-    cfg, store = ctx.cfg, ctx.tables
+def _recorded(name: str, metric: str | None, measure: Callable[[], list[dict]]) -> list[dict]:
+    """Run a check; any exception becomes a failed check that says what was raised."""
     try:
-        score = registry.scorer(ctx, ref)
+        return measure()
+    except Exception as exc:  # noqa: BLE001 - a check that cannot be measured fails, the others still run
+        log.warning("gate %s: %s", name, gate.error_text(exc))
+        return [gate.failed(name, metric, gate.error_text(exc))]
+
+
+def _evaluate(ctx: Context, ref: registry.ModelRef, rows, slices: bool = True):
+    """(metrics by slice, None) or (None, the error) of a model on the evaluation rows."""
+    try:
+        if rows is None:
+            raise RuntimeError("the evaluation rows could not be rebuilt")
+        return gate_inputs.metrics_by_slice(ctx, ref, rows, slices), None
+    except Exception as exc:  # noqa: BLE001 - recorded in the checks that need it
+        return None, gate.error_text(exc)
+
+
+def comparison_checks(ctx: Context, challenger: registry.ModelRef, champion: registry.ModelRef | None,
+                      rows, seconds: dict[str, float]) -> list[dict]:
+    """vs_champion, slice:<key>=<value> and vs_best_recent on the same evaluation rows."""
+    cfg = ctx.cfg
+    metric, lower = cfg.model.primary_metric, cfg.model.primary_metric in LOWER_IS_BETTER
+    started = time.perf_counter()
+    ours, our_error = _evaluate(ctx, challenger, rows)
+    theirs, their_error = _evaluate(ctx, champion, rows) if champion else (None, None)
+    seconds["vs_champion"] = round(time.perf_counter() - started, 2)
+    if our_error:
+        reason = f"the challenger could not be evaluated on its evaluation rows: {our_error}"
+        return [gate.failed(name, metric, reason) for name in ("vs_champion", "slices", "vs_best_recent")]
+    value = ours[WHOLE][metric]
+    checks = []
+    if champion is None:
+        checks.append(gate.check("vs_champion", metric, value, None, None, True, "no @champion yet: nothing to compare"))
+    elif their_error:
+        checks.append(gate.check("vs_champion", metric, value, None, None, True,
+                                 f"@champion version {champion.version} cannot score these rows ({their_error}): "
+                                 f"no comparison"))
+    else:
+        change = cfg.gate.change(metric)
+        base = theirs[WHOLE][metric]
+        checks.append(gate.change_check("vs_champion", metric, value, base, change.allowed_drop(base), lower,
+                                        f"champion version {champion.version}", change.describe()))
+        budget = cfg.gate.slice_drop(metric)
+        checks += gate.slice_checks(metric, {k: (m[metric], m["num_labelled"]) for k, m in ours.items() if k != WHOLE},
+                                    {k: (m[metric], m["num_labelled"]) for k, m in theirs.items() if k != WHOLE},
+                                    cfg.gate.slices.min_rows, budget.allowed_drop, lower, budget.describe())
+    started = time.perf_counter()
+    checks += _recorded("vs_best_recent", metric, lambda: [_best_recent(ctx, challenger, champion, theirs, value, rows)])
+    seconds["vs_best_recent"] = round(time.perf_counter() - started, 2)
+    return checks
+
+
+def _best_recent(ctx: Context, challenger, champion, champion_metrics, value: float, rows) -> dict:
+    cfg, metric = ctx.cfg, ctx.cfg.model.primary_metric
+    history = validations.promoted_history(ctx, challenger.name, cfg.gate.slow.versions)
+    values, skipped = {}, []
+    for version in history:
+        if champion is not None and version == champion.version and champion_metrics:
+            values[version] = champion_metrics[WHOLE][metric]
+            continue
+        found, error = _evaluate(ctx, registry.by_version(ctx, version), rows, slices=False)
+        if error:
+            skipped.append(f"version {version} ({error})")
+        else:
+            values[version] = found[WHOLE][metric]
+    note = f"; not comparable: {', '.join(skipped)}" if skipped else ""
+    if not values:
+        return gate.check("vs_best_recent", metric, value, None, None, True,
+                          f"no promoted version to compare with{note}")
+    best_version, best = gate.best_of(values, metric in LOWER_IS_BETTER)
+    budget = cfg.gate.slow_drop(metric)
+    row = gate.change_check("vs_best_recent", metric, value, best, budget.allowed_drop(best),
+                            metric in LOWER_IS_BETTER, f"best of the last {len(values)} promoted (version "
+                            f"{best_version})", budget.describe())
+    row["reason"] += note
+    return row
+
+
+def runtime_checks(ctx: Context, challenger: registry.ModelRef, seconds: dict[str, float]) -> list[dict]:
+    """The model against this runtime: signature vs the live features, library versions, loading
+    from the registry and scoring the as-of's serving rows, and the sanity of those predictions."""
+    cfg, store = ctx.cfg, ctx.tables
+    started = time.perf_counter()
+    checks = _recorded("compat_signature", None, lambda: [gate.signature_check(
+        registry.signature_inputs(challenger), gate_inputs.live_feature_types(ctx),
+        [f.name for f in cfg.model_features])])
+    checks += _recorded("compat_versions", None, lambda: [gate.versions_check(
+        gate_inputs.recorded_versions(challenger), registry.runtime_versions())])
+    seconds["compatibility"] = round(time.perf_counter() - started, 2)
+
+    def serving() -> list[dict]:
         rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
-        scored = score(rows)
-        stats = scored.agg(
-            F.count(F.lit(1)).alias("n"),
-            F.count(PREDICTION).alias("n_pred"),
-            F.min(SCORE).alias("lo"), F.max(SCORE).alias("hi"),
-        ).first()
-        n_in = rows.count()
-    except Exception as exc:  # noqa: BLE001 - any failure to load or score is the finding
-        return _check("infra_compatibility", "scored_rows", None, None, None, False,
-                      f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
-    problems = []
-    if stats["n"] != n_in:
-        problems.append(f"{stats['n']} outputs for {n_in} rows")
-    if stats["n_pred"] != stats["n"]:
-        problems.append(f"{stats['n'] - stats['n_pred']} null predictions")
-    if cfg.label.kind == BINARY and stats["n"] and not (0.0 <= stats["lo"] <= stats["hi"] <= 1.0):
-        problems.append(f"scores outside [0, 1]: {stats['lo']}..{stats['hi']}")
-    reason = "; ".join(problems) or f"loaded and scored {n_in} rows of as-of {ctx.as_of}"
-    return _check("infra_compatibility", "scored_rows", float(stats["n"]), float(n_in), None, not problems, reason)
+        rows_in = rows.count()
+        began = time.perf_counter()
+        scored = registry.scorer(ctx, challenger)(rows)
+        lo, hi = gate_inputs.label_range(challenger) if cfg.label.kind != BINARY else (None, None)
+        stats = gate.score_stats(scored, lo, hi).first().asDict()
+        elapsed = time.perf_counter() - began
+        out = [gate.infra_check(stats, rows_in, cfg.label.kind == BINARY, ctx.as_of_str),
+               gate.check("scoring_speed", "rows_per_second", rows_in / elapsed if elapsed else None, None, None, True,
+                          f"loaded and scored {rows_in} rows in {elapsed:.1f}s")]
+        if cfg.label.kind == BINARY:
+            modal = gate.modal_score_rows(scored).first()
+            out.append(gate.share_check("sanity_constant_scores", "modal_score_share", modal["rows"] if modal else 0,
+                                        rows_in, cfg.gate.max_constant_score_share, "share one score value"))
+        else:
+            out.append(gate.share_check("sanity_out_of_range", "out_of_range_share", stats["out_of_range"], rows_in,
+                                        cfg.gate.max_out_of_range_share,
+                                        f"are predicted outside the training label range [{lo}, {hi}]"))
+        return out
 
-
-def _run_params(run_id: str) -> tuple[date, dict[str, int]]:
-    run = MlflowClient().get_run(run_id)
-    trained_as_of = date.fromisoformat(run.data.params["as_of"])
-    versions = json.loads(run.data.tags.get("lakescore.input_versions", "{}"))
-    return trained_as_of, versions
+    started = time.perf_counter()
+    checks += _recorded("infra_compatibility", "scored_rows", serving)
+    seconds["infra"] = round(time.perf_counter() - started, 2)
+    return checks
 
 
 def run(ctx: Context) -> dict:
-    cfg, store = ctx.cfg, ctx.tables
+    cfg = ctx.cfg
     registry.configure(ctx)
     challenger = registry.by_alias(ctx, registry.CHALLENGER)
     if challenger is None:
         raise PromoteError(f"model {registry.model_name(ctx)} has no @{registry.CHALLENGER}: run train first")
     champion = registry.by_alias(ctx, registry.CHAMPION)
     if champion is not None and champion.version == challenger.version:
-        log.info("promote: version %s is already @%s", challenger.version, registry.CHAMPION)
+        log.info("promote: nothing to gate: @%s version %s is @%s", registry.CHALLENGER, challenger.version,
+                 registry.CHAMPION)
+        return {"decision": "unchanged", "version": challenger.version}
+    before = validations.gated_before(ctx, challenger.name, challenger.version)
+    if before:
+        log.info("promote: nothing to gate: @%s version %s was gated for as-of %s (%s)", registry.CHALLENGER,
+                 challenger.version, before[AS_OF], before["decision"])
         return {"decision": "unchanged", "version": challenger.version}
 
-    metrics = {k.removeprefix("test_"): v for k, v in MlflowClient().get_run(challenger.run_id).data.metrics.items()
-               if k.startswith("test_")}
-    checks = floor_checks(metrics, cfg.gate.floors)
-    primary = cfg.model.primary_metric
-    if champion is not None:
-        trained_as_of, versions = _run_params(challenger.run_id)
-        test_rows = training_frame(ctx, trained_as_of, versions).where(F.col(SPLIT) == TEST).cache()
-        try:
-            ours = evaluate(cfg, registry.scorer(ctx, challenger), test_rows)
-            theirs = evaluate(cfg, registry.scorer(ctx, champion), test_rows)
-        finally:
-            test_rows.unpersist()
-        checks.append(champion_check(primary, ours[primary], theirs[primary], cfg.gate.max_drop_vs_champion))
-    checks.append(infra_check(ctx, challenger))
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    where = gate_inputs.ROWS_NAME[cfg.gate.evaluate_on]
+    checks = _recorded("floors", None, lambda: gate.floor_checks(
+        gate_inputs.run_metrics(challenger, cfg.gate.evaluate_on), cfg.gate.floors, LOWER_IS_BETTER, where))
+    seconds["floors"] = round(time.perf_counter() - started, 2)
+    rows = None
+    try:
+        rows = gate_inputs.evaluation_rows(ctx, challenger).cache()
+    except Exception as exc:  # noqa: BLE001 - the comparisons record it
+        log.warning("promote: evaluation rows: %s", gate.error_text(exc))
+    try:
+        checks += comparison_checks(ctx, challenger, champion, rows, seconds)
+    finally:
+        if rows is not None:
+            rows.unpersist()
+    checks += runtime_checks(ctx, challenger, seconds)
 
     passed = all(c["passed"] for c in checks)
-    decision = "promoted" if passed else "rejected"
-    now = Context.now()
-    rows = [(challenger.name, challenger.version, ctx.as_of, c["check"], c["metric"], c["value"], c["baseline"],
-             c["threshold"], c["passed"], c["reason"], decision, now) for c in checks]
-    df = store.spark.createDataFrame(rows, schemas.MODEL_VALIDATIONS.struct())
-    store.write(df, cfg.tables.model_validations,
-                replace_where=all_of(eq("model_name", challenger.name), eq("model_version", challenger.version),
-                                     eq(AS_OF, ctx.as_of)))
+    decision = validations.PROMOTED if passed else validations.REJECTED
+    validations.write(ctx, challenger.name, challenger.version, checks, decision)
+    validations.rejection_alert(ctx, challenger.name, challenger.version, checks)
     for c in checks:
-        log.info("gate  %-22s %s  %s", c["check"], "pass" if c["passed"] else "FAIL", c["reason"])
+        log.info("gate  %-24s %s  %s", c["check"], "pass" if c["passed"] else "FAIL", c["reason"])
+    log.info("promote: seconds per check %s", seconds)
     if passed:
-        registry.set_alias(challenger, registry.CHAMPION)
+        registry.promote(challenger, champion)
     else:
-        log.warning("promote: version %s rejected; @%s stays %s", challenger.version, registry.CHAMPION,
+        log.warning("promote: version %s rejected (%s); @%s stays %s", challenger.version,
+                    ", ".join(c["check"] for c in checks if not c["passed"]), registry.CHAMPION,
                     champion.version if champion else "unset")
-    return {"decision": decision, "version": challenger.version, "checks": checks}
+    return {"decision": decision, "version": challenger.version, "checks": checks, "seconds": seconds}
 
 
 if __name__ == "__main__":

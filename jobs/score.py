@@ -1,17 +1,22 @@
 """score: the features of every catalog entity of the as-of, scored by @champion -> predictions.
 
 One partition per as-of, replaced as a whole, so a re-run leaves exactly one prediction per
-entity; `predictions_latest` is a view of the newest prediction of each entity.
+entity; `predictions_latest` is a view of the newest prediction of each entity. The model's
+flavor picks the execution path (`lakescore.models`): a Spark ML pipeline natively, any other
+model through mlflow.pyfunc.spark_udf. A champion older than `score.max_model_age_days` raises
+a warning alert or, with `score.on_stale: fail`, stops the stage before it writes.
 """
 
 from __future__ import annotations
 
 import logging
 
-from lakescore import registry
+from pyspark.sql import functions as F
+
+from lakescore import models, registry
 from lakescore.errors import StageError
 from lakescore.runtime import Context
-from transforms.columns import AS_OF, SCORED_AT
+from transforms.columns import AS_OF, BATCH, FEATURES_VERSION, SCORED_AT
 from transforms.modeling.predictions import prediction_rows
 from transforms.sqltext import eq, ident
 
@@ -36,18 +41,25 @@ def run(ctx: Context) -> dict:
     champion = registry.by_alias(ctx, registry.CHAMPION)
     if champion is None:
         raise ScoreError(f"model {registry.model_name(ctx)} has no @{registry.CHAMPION}: run promote first")
+    models.enforce_age(ctx, champion.name, champion.version, champion.trained_at)
     rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
+    features_version = store.versions_read[store.display(cfg.tables.features)]  # what monitor compares later
+    kind = registry.kind(champion)
     predict = registry.scorer(ctx, champion)
     predictions = predict(rows).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, champion.name, champion.version,
-        registry.CHAMPION, champion.trained_at, champion.run_id, Context.now()))
+        registry.CHAMPION, champion.trained_at, champion.run_id, Context.now(), BATCH)
+    ).withColumn(FEATURES_VERSION, F.lit(features_version).cast("long"))
     written = store.write(predictions, cfg.tables.predictions, replace_where=eq(AS_OF, ctx.as_of),
                           partition_by=[AS_OF])
+    if cfg.score.zorder and written:
+        store.optimize(cfg.tables.predictions, eq(AS_OF, ctx.as_of), cfg.entity.key)
     store.create_view(cfg.tables.predictions_latest, latest_view_sql(ctx))
     if written == 0:
         log.warning("score: no catalog entity for as-of %s", ctx.as_of)
-    log.info("score: %d predictions for %s by %s version %s", written, ctx.as_of, champion.name, champion.version)
-    return {"predictions": written, "model_version": champion.version}
+    log.info("score: %d predictions for %s by %s version %s (%s, %s)", written, ctx.as_of, champion.name,
+             champion.version, kind.flavor, kind.path)
+    return {"predictions": written, "model_version": champion.version, "flavor": kind.flavor}
 
 
 if __name__ == "__main__":

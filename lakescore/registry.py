@@ -1,7 +1,11 @@
 """MLflow tracking and model registry, local (SQLite) or Databricks (workspace + Unity Catalog).
 
-Models are Spark ML PipelineModels logged with MLflow's spark flavor and scored natively by
-Spark. Promotion is by alias: train sets @challenger, promote moves @champion.
+Models are registered versions of one registered model per use case: Spark ML pipelines that
+`train` logs (scored natively by Spark) or any MLflow model that `lakescore model register`
+brings (scored through `mlflow.pyfunc.spark_udf`; `lakescore.models` picks the path from the
+flavor). Promotion is by alias: train and register set @challenger, promote moves @champion and
+keeps the champion it replaces as @previous, which `lakescore model rollback` moves @champion
+back to.
 """
 
 from __future__ import annotations
@@ -12,17 +16,31 @@ from datetime import datetime, timezone
 from importlib import metadata
 
 import mlflow
-import mlflow.spark
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from lakescore import models
 from lakescore.runtime import Context
-from transforms.modeling.predictions import model_output
 
 log = logging.getLogger("lakescore.registry")
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PREVIOUS = "previous"
+# The libraries whose versions a model records at training and the gate compares with the runtime.
+LIBRARIES = ("pyspark", "mlflow", "delta-spark")
+
+
+def runtime_versions() -> dict[str, str | None]:
+    """This runtime's versions of the libraries a model depends on (None: not installed as a
+    package, e.g. Delta built into a Databricks runtime)."""
+    out: dict[str, str | None] = {}
+    for pkg in LIBRARIES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 def pip_requirements() -> list[str]:
@@ -94,17 +112,52 @@ def set_alias(ref: ModelRef, alias: str) -> None:
     log.info("alias %s@%s -> version %s", ref.name, alias, ref.version)
 
 
+def promote(ref: ModelRef, champion: ModelRef | None) -> None:
+    """Move @champion to `ref`; the champion it replaces becomes @previous."""
+    if champion is not None and champion.version != ref.version:
+        set_alias(champion, PREVIOUS)
+    set_alias(ref, CHAMPION)
+
+
+def rollback(ctx: Context) -> tuple[ModelRef, ModelRef]:
+    """Move @champion back to @previous (and @previous to the champion it replaces, so a second
+    rollback undoes the first); returns (the demoted champion, the restored version)."""
+    champion, previous = by_alias(ctx, CHAMPION), by_alias(ctx, PREVIOUS)
+    if champion is None or previous is None:
+        missing = CHAMPION if champion is None else PREVIOUS
+        raise LookupError(f"model {model_name(ctx)} has no @{missing}: nothing to roll back to")
+    set_alias(previous, CHAMPION)
+    set_alias(champion, PREVIOUS)
+    return champion, previous
+
+
+def run_data(ref: ModelRef):
+    """The training run behind a model version: its params, metrics and tags."""
+    return MlflowClient().get_run(ref.run_id).data
+
+
+def signature_inputs(ref: ModelRef) -> dict[str, str] | None:
+    """The model's input signature: column -> MLflow type (None: logged without one)."""
+    signature = mlflow.models.get_model_info(ref.uri).signature
+    if signature is None or signature.inputs is None:
+        return None
+    return {c["name"]: c["type"] for c in signature.inputs.to_dict()}
+
+
 def scorer(ctx: Context, ref: ModelRef):
     """The model behind a registry reference as a scorer: rows -> the rows with `prediction`
     (double) and `score` (the positive class's probability for a binary label, the value for
-    regression). Every stage that scores with a registered model goes through here."""
-    model = load(ctx, ref)
-    return lambda rows: model.transform(rows).transform(model_output(ctx.cfg.label.kind))
+    regression). Every stage that scores with a registered model goes through here; the
+    execution path follows the model's flavor (`lakescore.models.scorer`): a Spark ML pipeline's
+    transform, or mlflow.pyfunc.spark_udf for any other model."""
+    return models.scorer(ctx, ref.uri)
+
+
+def kind(ref: ModelRef) -> models.ModelKind:
+    """The flavor, pyfunc prediction function and signature inputs of a registered version."""
+    return models.kind_of(models.info(ref.uri))
 
 
 def load(ctx: Context, ref: ModelRef):
-    """The fitted PipelineModel behind a registry reference."""
-    tmp = ctx.home / "tmp" / "mlflow-dfs"
-    tmp.mkdir(parents=True, exist_ok=True)
-    kwargs = {} if ctx.databricks else {"dfs_tmpdir": str(tmp)}
-    return mlflow.spark.load_model(ref.uri, **kwargs)
+    """The fitted PipelineModel behind a registry reference (a Spark ML model)."""
+    return models.load_spark_model(ctx, ref.uri)

@@ -168,6 +168,7 @@ class Context:
     target: str | None = None
     home: Path = field(default_factory=local_home)
     databricks: bool = field(default_factory=on_databricks)
+    force: bool = False           # train even when the retraining policy says it is not due
 
     @cached_property
     def spark(self) -> SparkSession:

@@ -4,6 +4,10 @@ running stages in order in one session, and the `python -m jobs.<stage>` entry p
 This module knows no stage: `jobs.pipeline` lists them, the CLI passes them in. A stage raises a
 `StageError` (or a `ConfigError`, a `LookupError` for a missing table) with one line that names
 the table, column or key; the entry points print that line and exit 1.
+
+Stages can be run as an *isolated* group (train and promote in `lakescore run all`): when one of
+them fails, the rest of the group is skipped, the other stages still run (scoring never waits on
+a training failure), and the run then fails naming the stage that failed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ AsOfOpt = Annotated[datetime, typer.Option("--as-of", formats=["%Y-%m-%d"],
                                            help="logical date YYYY-MM-DD the stage works for")]
 TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t",
                                                   help="apply targets.<name> overrides from the config")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="train even when the retraining policy (train.retrain) "
+                                                         "says it is not due")]
+
+
+class StageFailed(StageError):
+    """A stage of an isolated group failed; the stages outside the group ran."""
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -49,42 +59,74 @@ def fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def make_context(config: Path, as_of: date, target: str | None):
+def make_context(config: Path, as_of: date, target: str | None, force: bool = False):
     """The validated config and runtime of a run (the Spark session starts when first used)."""
     from lakescore.runtime import Context, local_home
 
     cfg = load_config(config, target=target)
-    return Context(cfg=cfg, as_of=as_of, config_path=str(config), target=target, home=local_home(cfg))
+    return Context(cfg=cfg, as_of=as_of, config_path=str(config), target=target, home=local_home(cfg), force=force)
 
 
-def run_stages(ctx, stages: Iterable[tuple[str, Stage]]) -> dict:
-    """Run stages in order in one process (one Spark session); returns each stage's summary."""
-    results = {}
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def run_stages(ctx, stages: Iterable[tuple[str, Stage]], isolated: Iterable[str] = ()) -> dict:
+    """Run stages in order in one process (one Spark session); returns each stage's summary.
+    A failure in an `isolated` stage skips the rest of that group, lets the others run, and is
+    raised at the end as `StageFailed` naming the stage."""
+    isolated = set(isolated)
+    results: dict = {}
+    failed: tuple[str, BaseException] | None = None
     for name, run in stages:
+        if failed and name in isolated:
+            log.warning("stage %s: skipped: stage %s failed", name, failed[0])
+            continue
         started = time.perf_counter()
         log.info("stage %s: start (use case %s, as-of %s)", name, ctx.cfg.name, ctx.as_of)
-        results[name] = run(ctx)
+        try:
+            results[name] = run(ctx)
+        except Exception as exc:
+            if name not in isolated:
+                raise
+            failed = (name, exc)
+            if isinstance(exc, EXPECTED_ERRORS):
+                log.error("stage %s failed: %s", name, _first_line(exc))
+            else:
+                log.exception("stage %s failed", name)
+            continue
         log.info("stage %s: done in %.1fs", name, time.perf_counter() - started)
+    if failed:
+        name, exc = failed
+        after = [n for n, _ in stages if n not in isolated and n in results]
+        ran = f" ({', '.join(after)} ran with the current champion)" if after else ""
+        raise StageFailed(f"stage {name} failed: {_first_line(exc)}{ran}") from exc
     return results
 
 
-def run_command(stages: Iterable[tuple[str, Stage]], config: Path, as_of: datetime, target: str | None) -> dict:
+def run_command(stages: Iterable[tuple[str, Stage]], config: Path, as_of: datetime, target: str | None,
+                force: bool = False, isolated: Iterable[str] = ()) -> dict:
     """What `lakescore run` and the stage entry points do: build the context, run, and turn an
     expected error into one line and exit code 1."""
     setup_logging()
     try:
-        ctx = make_context(config, as_of.date(), target)
-        return run_stages(ctx, stages)
+        ctx = make_context(config, as_of.date(), target, force)
+        return run_stages(ctx, list(stages), isolated)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))
     return {}
 
 
-def stage_main(name: str, run: Stage) -> None:
-    """Entry point of `python -m jobs.<stage>` and `spark-submit jobs/<stage>.py`."""
+def stage_main(name: str, run: Stage, force_option: bool = False) -> None:
+    """Entry point of `python -m jobs.<stage>` and `spark-submit jobs/<stage>.py`; `force_option`
+    adds `--force` (train)."""
 
-    def command(config: ConfigOpt, as_of: AsOfOpt, target: TargetOpt = None) -> None:
-        run_command([(name, run)], config, as_of, target)
+    if force_option:
+        def command(config: ConfigOpt, as_of: AsOfOpt, target: TargetOpt = None, force: ForceOpt = False) -> None:
+            run_command([(name, run)], config, as_of, target, force)
+    else:
+        def command(config: ConfigOpt, as_of: AsOfOpt, target: TargetOpt = None) -> None:  # type: ignore[misc]
+            run_command([(name, run)], config, as_of, target)
 
     command.__doc__ = f"Run the {name} stage for a use case and an as-of date."
     typer.run(command)

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from lakescore.config import UseCase, check_identifier
 from lakescore.errors import StageError
 from transforms import schemas
-from transforms.sqltext import ident
+from transforms.sqltext import ident, literal
 
 log = logging.getLogger("lakescore.tables")
 
@@ -32,12 +32,28 @@ class SchemaError(StageError):
     """A write whose columns or types differ from the table's documented schema."""
 
 
+# Delta table properties each table is created with, by logical name. Only properties whose table
+# features every reader of the README's list understands (delta-rs, hence pandas, Polars, DuckDB):
+# change data feed is a writer feature (the reader protocol stays at version 1). Liquid clustering
+# is left out: it cannot be combined with the as_of partitioning, and Z-order (`TableStore.optimize`)
+# gives the same file skipping on the entity key without a table feature.
+CHANGE_DATA_FEED = {"delta.enableChangeDataFeed": "true"}
+
+
+def table_properties(cfg: UseCase, table: str) -> dict[str, str]:
+    """The Delta properties of one of the use case's tables: change data feed on `predictions`,
+    so that consumers can read its increments (inserts, deletes of a replaced as-of)."""
+    return dict(CHANGE_DATA_FEED) if table == cfg.tables.predictions else {}
+
+
 def documented_schema(cfg: UseCase, table: str) -> schemas.TableSchema | None:
     """The documented schema of one of the use case's tables by its logical name (None for a
     table lakescore does not own: raw_<source>, or a name it does not know)."""
     t = cfg.tables
     fixed = {t.quarantine: schemas.QUARANTINE, t.data_quality: schemas.DATA_QUALITY, t.alerts: schemas.ALERTS,
-             t.model_validations: schemas.MODEL_VALIDATIONS}
+             t.model_validations: schemas.MODEL_VALIDATIONS, t.landed_files: schemas.LANDED_FILES,
+             t.feature_reports: schemas.FEATURE_REPORTS, t.model_metrics: schemas.MODEL_METRICS,
+             t.drift_metrics: schemas.DRIFT_METRICS, t.model_health: schemas.MODEL_HEALTH}
     if table in fixed:
         return fixed[table]
     entity_src = cfg.sources[cfg.entity.source]
@@ -66,6 +82,7 @@ class TableStore:
         self.databricks = databricks
         self.versions_read: dict[str, int] = {}
         self._schema_ready = False
+        self._properties_checked: set[str] = set()
 
     # -- addresses ----------------------------------------------------------------------
     @property
@@ -134,25 +151,36 @@ class TableStore:
         if "numTargetRowsInserted" in metrics:
             rows = int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))
         else:
-            rows = int(metrics.get("numOutputRows", 0))
+            # a replaceWhere that rewrites files holding other rows counts those as copied
+            rows = int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
         log.info("write %-45s rows=%s version=%d %.1fs %s", self.display(table), f"{rows:,}",
                  last["version"], time.perf_counter() - started, what)
         return rows
 
     def write(self, df: DataFrame, table: str, *, mode: str = "overwrite",
-              replace_where: str | None = None, partition_by: Iterable[str] = ()) -> int:
+              replace_where: str | None = None, partition_by: Iterable[str] = (),
+              overwrite_schema: bool = False) -> int:
         """Write a DataFrame as one Delta commit.
 
         `replace_where` overwrites only the rows matching the predicate (an as-of partition, a
         batch), which is what makes re-running a stage for the same as-of idempotent.
+        `overwrite_schema` (with mode overwrite) replaces the table's column types too (a
+        table rebuilt under a contract that changed a column's type).
         """
         started = time.perf_counter()
         self.check_schema(df, table)
         self.ensure_schema()
-        writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
+        writer = df.write.format("delta").mode(mode)
+        writer = writer.option("overwriteSchema", "true") if overwrite_schema else writer.option("mergeSchema", "true")
         partition_by = list(partition_by)
-        if partition_by and not self.exists(table):
+        creating = not self.exists(table)
+        if partition_by and creating:
             writer = writer.partitionBy(*partition_by)
+        properties = table_properties(self.cfg, table)
+        if creating:
+            writer = writer.options(**properties)  # `delta.*` options become table properties at creation
+        else:
+            self._ensure_properties(table, properties)
         if replace_where:
             writer = writer.option("replaceWhere", replace_where)
         writer.saveAsTable(self.display(table))
@@ -180,6 +208,28 @@ class TableStore:
         merge.execute()
         return self._log_write(table, started, f"merge on {', '.join(keys)}"
                                + (f", replacing {delete_where}" if delete_where else ""))
+
+    def _ensure_properties(self, table: str, properties: dict[str, str]) -> None:
+        """Set properties a table created before they were declared lacks (once per store)."""
+        if not properties or table in self._properties_checked:
+            return
+        current = DeltaTable.forName(self.spark, self.name(table)).detail().first()["properties"] or {}
+        lacking = {k: v for k, v in properties.items() if current.get(k) != v}
+        if lacking:
+            pairs = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in lacking.items())
+            self.spark.sql(f"ALTER TABLE {self.name(table)} SET TBLPROPERTIES ({pairs})")
+            log.info("table %s: set %s", self.display(table), ", ".join(lacking))
+        self._properties_checked.add(table)
+
+    def optimize(self, table: str, where: str, zorder_by: list[str]) -> None:
+        """Compact the files matching `where` (a partition predicate) and Z-order them by
+        `zorder_by`: rows of a key land in few files, whose statistics let a lookup by key skip
+        the others. A Delta commit that changes no data (no change-data rows); no table feature."""
+        started = time.perf_counter()
+        cols = ", ".join(ident(c) for c in zorder_by)
+        metrics = self.spark.sql(f"OPTIMIZE {self.name(table)} WHERE {where} ZORDER BY ({cols})").first()["metrics"]
+        log.info("zorder %-44s files %d -> %d %.1fs by %s where %s", self.display(table), metrics["numFilesRemoved"],
+                 metrics["numFilesAdded"], time.perf_counter() - started, cols, where)
 
     def create_view(self, view: str, select_sql: str) -> None:
         self.ensure_schema()

@@ -66,9 +66,9 @@ def flights_files(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def e2e(spark, lakescore_home, flights_files):
-    """Every stage of the flights use case on the slice, for 2013-12-01, in schema e2e_flights."""
-    from jobs.pipeline import STAGES, run_stages
-    from tests.support import E2E_AS_OF, context, flights_config
+    """Every stage of the flights use case on the slice, for 2013-12-01, in schema e2e_flights,
+    then the next day's monitor run (which sees the labels of 1 December)."""
+    from tests.support import E2E_AS_OF, context, flights_config, run_e2e
 
     ctx = context(flights_config(flights_files, "e2e_flights"), E2E_AS_OF, lakescore_home)
-    return ctx, run_stages(ctx, STAGES)
+    return ctx, run_e2e(ctx)

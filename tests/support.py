@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ def flights_data(files: dict[str, Path], schema: str, overrides: dict[str, Any] 
         data["sources"][name]["landing"] = {"path": str(path)}
     data["train"]["window_days"] = 14
     data["train"]["min_rows"] = 500
+    data["split"]["out_of_time_days"] = 7  # train on 7 days, evaluate on the next 7
     return deep_merge(data, overrides or {})
 
 
@@ -100,3 +101,93 @@ def flights_config(files: dict[str, Path], schema: str, overrides: dict[str, Any
 
 def context(cfg: UseCase, as_of: date, home: Path) -> Context:
     return Context(cfg=cfg, as_of=as_of, home=home)
+
+
+# A small synthetic use case for the model checks (tests/jobs/test_model_checks.py): events
+# with two informative numbers x1, x2, a region, and columns the tests turn into features
+# (pure noise, a leak of the label, an empty column). The label y is decided by
+# 1.5 x1 + 1.5 x2 + logistic noise; `regression_target` is a number explained by x1 and x2.
+CHECKS_AS_OF = date(2024, 5, 21)
+CHECKS_DAYS = 20
+
+
+def checks_events(n_per_day: int = 150, seed: int = 5) -> list[tuple]:
+    import math
+    import random
+    from datetime import datetime, timedelta
+
+    rng = random.Random(seed)
+    start = datetime.combine(CHECKS_AS_OF - timedelta(days=CHECKS_DAYS), datetime.min.time())
+    rows = []
+    for day in range(CHECKS_DAYS + 1):  # the as-of's own events too: they are what it scores
+        for i in range(n_per_day):
+            at = start + timedelta(days=day, minutes=rng.randrange(0, 24 * 60))
+            x1, x2, noise = rng.gauss(0, 1), rng.gauss(0, 1), rng.gauss(0, 1)
+            u = min(max(rng.random(), 1e-9), 1 - 1e-9)
+            z = math.log(u / (1 - u))                       # logistic noise
+            y = 1 if 1.5 * x1 + 1.5 * x2 + z > 0 else 0
+            target = 100 + 20 * x1 + 8 * x2 + rng.gauss(0, 4)
+            rows.append((f"e{day:02d}-{i:04d}", at, "b" if rng.random() < 0.25 else "a", x1, x2, z, noise,
+                         y + rng.gauss(0, 0.3), None, float(y), target))
+    return rows
+
+
+CHECKS_SCHEMA = ("id string, at timestamp, region string, x1 double, x2 double, z double, noise double, "
+                 "leak double, empty double, y double, target double")
+
+
+def checks_data(schema: str, *, features: list[str] = ("region", "x1", "x2"), regression: bool = False,
+                overrides: dict[str, Any] | None = None) -> dict:
+    """The synthetic use case in `schema` as a mapping, with the given columns as features
+    (region categorical, the others numeric)."""
+    columns = {c: {"type": t, "nullable": c not in ("id", "at")} for c, t in (("id", "string"), ("at", "timestamp"), ("region", "string"),
+                                           ("x1", "double"), ("x2", "double"), ("z", "double"),
+                                           ("noise", "double"), ("leak", "double"), ("empty", "double"),
+                                           ("y", "double"), ("target", "double"))}
+    data = {
+        "name": "checks",
+        "storage": {"schema": schema},
+        "sources": {"events": {"key": ["id"], "columns": columns}},
+        "entity": {"source": "events", "key": ["id"], "event_time": "at", "timezone": "UTC",
+                   "known_after_event": ["z"]},
+        "label": ({"name": "minutes", "kind": "regression", "expr": "target", "known_at": "at"} if regression else
+                  {"name": "label", "kind": "binary", "expr": "y", "known_at": "at"}),
+        "features": [{"name": f, "kind": "categorical" if f == "region" else "numeric", "known_at": "catalog"}
+                     for f in features],
+        "slices": ["region"] if "region" in features else [],
+        "split": {"test_fraction": 0.25, "salt": "checks", "out_of_time_days": 5},
+        "train": {"window_days": CHECKS_DAYS, "seed": 3, "min_rows": 200,
+                  "importance": {"repeats": 2}},
+        "model": {"name": f"{schema}_model", "algorithm": "linear_regression" if regression else "logistic_regression",
+                  "params": {"regParam": 0.0} if regression else {"maxIter": 30, "regParam": 0.0},
+                  "primary_metric": "rmse" if regression else "auc"},
+        "gate": {"floors": {"rmse": 10.0} if regression else {"auc": 0.6}, "slices": {"min_rows": 50}},
+        "mlflow": {"experiment": f"test-{schema}"},
+    }
+    return deep_merge(data, overrides or {})
+
+
+def checks_use_case(schema: str, **kwargs) -> UseCase:
+    return parse_config(checks_data(schema, **kwargs), source="tests")
+
+
+def write_checks_events(spark, schema: str, rows: list[tuple] | None = None) -> None:
+    """clean_events of the synthetic use case, as ingest would leave it."""
+    from pyspark.sql import functions as F
+
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    df = spark.createDataFrame(rows or checks_events(), CHECKS_SCHEMA)
+    df.withColumn("_batch_id", F.lit("b1")).write.format("delta").mode("overwrite") \
+        .option("overwriteSchema", "true").saveAsTable(f"{schema}.clean_events")
+
+
+def run_e2e(ctx: Context) -> dict:
+    """Every stage for the as-of, then monitor for the next day, as a daily schedule would: a
+    run only counts the labels known by its as-of, and a flight's label is known once it has
+    landed, so the next day's run is the first to see the quality of the as-of's predictions."""
+    from jobs import monitor
+    from jobs.pipeline import STAGES, run_stages
+
+    results = run_stages(ctx, STAGES)
+    results["next_day_monitor"] = monitor.run(context(ctx.cfg, ctx.as_of + timedelta(days=1), ctx.home))
+    return results

@@ -17,8 +17,10 @@ runner = CliRunner()
 
 def test_help_explains_every_command_and_stage():
     out = runner.invoke(app, ["--help"]).output
-    for command in ("run", "sql", "spark-defaults"):
+    for command in ("run", "sql", "spark-defaults", "model", "predict"):
         assert command in out
+    assert "--model-uri" in runner.invoke(app, ["model", "register", "--help"]).output
+    assert "--key" in runner.invoke(app, ["predict", "--help"]).output
     run_help = runner.invoke(app, ["run", "--help"]).output
     for stage in ("ingest", "features", "train", "promote", "score", "monitor", "--as-of", "--config"):
         assert stage in run_help

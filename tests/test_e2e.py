@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ from chispa import assert_df_equality
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-from jobs.pipeline import STAGES, run_stages
+from jobs.pipeline import run_stages
 from tests.support import E2E_AS_OF as AS_OF
+from tests.support import run_e2e
 
 
 def test_every_catalog_entity_gets_one_prediction(e2e, spark):
@@ -34,6 +36,8 @@ def test_latest_view_and_monitoring(e2e, spark):
     assert spark.table("e2e_flights.predictions_latest").count() == results["score"]["predictions"]
     whole = spark.table("e2e_flights.slice_metrics").where("slice_key IS NULL AND as_of = DATE'2013-12-01'").first()
     assert whole["count"] == results["score"]["predictions"]
+    # seen by the run of 2 December: the flights that had landed by its midnight, none in-sample
+    assert 0.9 * whole["count"] < whole["num_labelled"] < whole["count"] and whole["num_in_sample"] == 0
     assert 0.5 < whole["auc"] < 1.0
     carriers = spark.table("e2e_flights.slice_metrics").where("slice_key = 'carrier'")
     assert carriers.agg(F.sum("count")).first()[0] == whole["count"]
@@ -41,14 +45,34 @@ def test_latest_view_and_monitoring(e2e, spark):
     assert [r.decision for r in decisions] == ["promoted"]
 
 
+def test_training_reports_every_feature_and_the_gate_records_every_check(e2e, spark):
+    ctx, results = e2e
+    version = results["train"]["model_version"]
+    report = spark.table("e2e_flights.feature_reports").where(F.col("model_version") == version)
+    assert sorted(r.feature for r in report.collect()) == sorted(f.name for f in ctx.cfg.model_features)
+    assert report.where("single_feature_power < 0.5 OR single_feature_power > 0.85 "
+                        "OR permutation_importance IS NULL OR verdict IS NULL").count() == 0
+    metrics = spark.table("e2e_flights.model_metrics").where(F.col("model_version") == version)
+    whole = {(r.split, r.metric): r.value for r in metrics.where("slice_key IS NULL").collect()}
+    assert whole[("out_of_time", "auc")] == pytest.approx(results["train"]["oot_metrics"]["auc"])
+    assert {"train", "test", "out_of_time"} == {s for s, _ in whole}
+    checks = {r.check for r in spark.table("e2e_flights.model_validations").collect()}
+    assert {"floor_auc", "vs_champion", "vs_best_recent", "compat_signature", "compat_versions",
+            "infra_compatibility", "scoring_speed", "sanity_constant_scores"} <= checks
+
+
 def test_rerun_is_idempotent_and_training_reproducible(e2e, spark):
     ctx, first = e2e
     before = spark.table("e2e_flights.predictions").select("flight_id", "as_of", "prediction", "score").cache()
     before.count()
-    second = run_stages(ctx, STAGES)
+    assert run_stages(ctx, ["train"])["train"]["trained"] is False  # @champion is new: nothing to retrain
+    second = run_e2e(dataclasses.replace(ctx, force=True))
     after = spark.table("e2e_flights.predictions").select("flight_id", "as_of", "prediction", "score")
     # Same inputs, same seed, same split: the retrained model gives the same scores.
+    assert second["train"]["model_version"] != first["train"]["model_version"]
     assert second["train"]["test_metrics"] == pytest.approx(first["train"]["test_metrics"], abs=1e-9)
+    assert second["train"]["oot_metrics"] == pytest.approx(first["train"]["oot_metrics"], abs=1e-9)
+    assert second["promote"]["decision"] == "promoted"
     assert_df_equality(before, after, ignore_row_order=True)
     assert second["ingest"]["flights"]["rows_in"] == 0  # the landed batch was not processed twice
     assert spark.table("e2e_flights.clean_flights").count() == first["ingest"]["flights"]["rows_in"]
@@ -68,3 +92,18 @@ def test_training_logs_the_fitted_preparation_and_feature_set(e2e, tmp_path):
     assert set(prepared) == {f.name for f in ctx.cfg.model_features}
     assert "UA" in prepared["carrier"]["categories"] and prepared["carrier"]["slots"][-2:] == ["__missing__", "__other__"]
     assert prepared["plane_age"]["clip_quantiles"] == [0.0, 0.99]
+
+
+def test_monitoring_compares_every_feature_and_the_score_with_the_training_rows(e2e, spark):
+    ctx, results = e2e
+    drift = spark.table("e2e_flights.drift_metrics").where(F.col("as_of") == AS_OF)
+    baseline = {r.column_name for r in drift.where("drift_type = 'BASELINE'").collect()}
+    assert baseline == {f.name for f in ctx.cfg.model_features} | {"score", "prediction"}
+    # the served rows are the rows as they are now: no example skew
+    example = drift.where("drift_type = 'EXAMPLE'")
+    assert example.count() == len(ctx.cfg.model_features) and example.where("rows_different > 0").count() == 0
+    age = spark.table("e2e_flights.model_health").where("check = 'model_age'").first()
+    assert age.value == 0.0 and age.passed
+    first_run = spark.table("e2e_flights.alerts").where("stage = 'monitor'")
+    assert first_run.where("kind = 'model_stale' OR kind = 'example_skew'").count() == 0
+    assert set(results["next_day_monitor"]) >= {"slice_metrics", "drift_metrics", "model_health", "alerts"}

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from pyspark.sql import functions as F
 
+from jobs import monitor
 from jobs.pipeline import STAGES, run_stages
 from lakescore.config import load_config
 from lakescore.runtime import Context
@@ -21,7 +22,7 @@ def _raw_deliveries(spark):
     rows = []
     start = datetime(2024, 2, 20)
     for i in range(1500):
-        ordered = start + timedelta(minutes=rng.randrange(0, 31 * 24 * 60))
+        ordered = start + timedelta(minutes=rng.randrange(0, 32 * 24 * 60))
         region = rng.choice(["north", "south", "east"])
         distance = round(rng.uniform(1, 30), 2)
         items = rng.randint(1, 5)
@@ -50,5 +51,20 @@ def test_regression_use_case_runs_end_to_end(spark, lakescore_home):
     assert preds.count() == expected > 0
     assert preds.where(F.col("score") != F.col("prediction")).count() == 0
     metrics = spark.table("test_deliveries.slice_metrics").where("slice_key IS NULL").first()
-    assert metrics["count"] == expected and metrics["rmse"] < 15.0
+    assert metrics["count"] == expected and metrics["num_labelled"] == 0   # none delivered by the as-of
+    # the run of 23 March sees the deliveries made by then (all but the last hour's)
+    monitor.run(Context(cfg=cfg, as_of=date(2024, 3, 23), home=lakescore_home))
+    metrics = spark.table("test_deliveries.slice_metrics").where("slice_key IS NULL AND as_of = DATE'2024-03-21'").first()
+    assert 0.9 * expected < metrics["num_labelled"] <= expected and metrics["rmse"] < 15.0
     assert "auc" not in metrics.asDict()  # regression metrics only
+    drift = spark.table("test_deliveries.drift_metrics").where("drift_type = 'BASELINE'")
+    assert {r.column_name for r in drift.collect()} == {f.name for f in cfg.model_features} | {"score", "prediction"}
+    report = {r.feature: r for r in spark.table("test_deliveries.feature_reports").collect()}
+    assert report["distance_km"].verdict == "leak_suspect" and report["distance_km"].power_metric == "r2"
+
+    # The next day: static training, so the model of the day before serves it.
+    next_day = run_stages(Context(cfg=cfg, as_of=AS_OF + timedelta(days=1), home=lakescore_home), STAGES)
+    assert next_day["train"]["trained"] is False and "1 day(s) old" in next_day["train"]["reason"]
+    assert next_day["promote"]["decision"] == "unchanged"
+    served = spark.table("test_deliveries.predictions").where(F.col("as_of") == AS_OF + timedelta(days=1))
+    assert served.count() > 0 and {r.model_version for r in served.collect()} == {results["train"]["model_version"]}

@@ -14,6 +14,12 @@ RAW_META = (BATCH_ID, LANDED_AT)
 VALID_FROM = "_valid_from"
 VALID_TO = "_valid_to"
 SNAPSHOT_META = (VALID_FROM, VALID_TO)
+# Raw rows that did not parse: the text of the record as it arrived (Spark's CSV reader's
+# columnNameOfCorruptRecord, as lakescore lands files) or Auto Loader's rescued data (a raw
+# table written by Databricks Auto Loader). A row with a value in one of them is malformed.
+CORRUPT_RECORD = "_corrupt_record"
+RESCUED_DATA = "_rescued_data"
+MALFORMED_COLUMNS = (CORRUPT_RECORD, RESCUED_DATA)
 
 # Entity x as-of rows (features, predictions, monitoring windows).
 AS_OF = "as_of"
@@ -25,6 +31,7 @@ FEATURE_SET = "feature_set"
 SPLIT = "split"
 TRAIN = "train"
 TEST = "test"
+OUT_OF_TIME = "out_of_time"
 
 # Labels: when an entity's label became known.
 LABEL_KNOWN_AT = "label_known_at"
@@ -40,6 +47,11 @@ MODEL_TRAINED_AT = "model_trained_at"
 MODEL_AGE_DAYS = "model_age_days"
 RUN_ID = "run_id"
 SCORED_AT = "scored_at"
+FEATURES_VERSION = "features_version"   # the Delta version of `features` a prediction read
+# How a prediction was made: by the score stage for the whole catalog, or on demand for one entity.
+SERVED_BY = "served_by"
+BATCH = "batch"
+ON_DEMAND = "on_demand"
 
 # Monitoring tables (shaped like Lakehouse Monitoring's profile and drift tables).
 MODEL_ID = "model_id"
@@ -47,6 +59,20 @@ SLICE_KEY = "slice_key"
 SLICE_VALUE = "slice_value"
 WINDOW = "window"
 GRANULARITY = "granularity"
+NUM_LABELLED = "num_labelled"
+NUM_IN_SAMPLE = "num_in_sample"
+COLUMN_NAME = "column_name"
+COLUMN_KIND = "column_kind"
+DRIFT_TYPE = "drift_type"
+# drift_type values: the comparison a drift_metrics row makes
+BASELINE = "BASELINE"          # the serving model's training rows (training-serving skew)
+CONSECUTIVE = "CONSECUTIVE"    # the previous window
+EXAMPLE = "EXAMPLE"            # the same rows as served vs as they are now (per-example skew)
+FEEDBACK = "FEEDBACK"          # served score vs the later value of a feature a feedback loop feeds
+
+# Feature kinds.
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
 
 # Label kinds.
 BINARY = "binary"

@@ -2,10 +2,11 @@
 documents. The table store checks every write against them (`check`), so a stage that writes an
 undocumented column, leaves one out or changes a type fails, naming the table and the column.
 
-Fixed tables (quarantine, data_quality, alerts, model_validations) are constants; tables whose
-columns follow the use case (clean_<source>, features, predictions, slice_metrics) are built
-from it. A column whose type follows data the config does not type (a derived key column) is
-declared with type None: present, any type.
+Fixed tables (quarantine, data_quality, alerts, model_validations, landed_files,
+feature_reports, model_metrics) are constants; tables whose columns follow the use case
+(clean_<source>, features, predictions, slice_metrics) are built from it. A column whose type
+follows data the config does not type (a derived key column) is declared with type None:
+present, any type.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from transforms.columns import (
     AS_OF,
     BATCH_ID,
     BINARY,
+    COLUMN_KIND,
+    COLUMN_NAME,
+    DRIFT_TYPE,
     FEATURE_SET,
+    FEATURES_VERSION,
     GRANULARITY,
     LANDED_AT,
     MODEL_AGE_DAYS,
@@ -41,13 +46,17 @@ from transforms.columns import (
     MODEL_NAME,
     MODEL_TRAINED_AT,
     MODEL_VERSION,
+    NUM_IN_SAMPLE,
+    NUM_LABELLED,
     PREDICTION,
     PREDICTION_TIME,
     RUN_ID,
     SCORE,
     SCORED_AT,
+    SERVED_BY,
     SLICE_KEY,
     SLICE_VALUE,
+    SPLIT,
     WINDOW,
 )
 from transforms.modeling.metrics import BINARY_METRICS, REGRESSION_METRICS
@@ -136,10 +145,18 @@ ANOMALY = _struct(("kind", STRING), ("column", STRING), ("value", DOUBLE), ("thr
                   ("detail", STRING), ("policy", STRING))
 DATA_QUALITY = TableSchema.of([
     ("source", STRING), ("batch_id", STRING), (AS_OF, DATE), ("processed_at", TIMESTAMP), ("rows_in", LONG),
-    ("rows_clean", LONG), ("rows_quarantined", LONG), ("quarantine_rate", DOUBLE), ("landed_at", TIMESTAMP),
-    ("null_rates", MapType(STRING, DOUBLE)), ("newest_event_at", TIMESTAMP), ("freshness_hours", DOUBLE),
-    ("volume_baseline", DOUBLE), ("volume_ratio", DOUBLE), ("anomalies", ArrayType(ANOMALY)),
-    ("anomaly_kinds", STRING), ("contract_hash", STRING)])
+    ("rows_clean", LONG), ("rows_quarantined", LONG), ("quarantine_rate", DOUBLE), ("rows_blank", LONG),
+    ("landed_at", TIMESTAMP), ("null_rates", MapType(STRING, DOUBLE)), ("newest_event_at", TIMESTAMP),
+    ("freshness_hours", DOUBLE), ("volume_baseline", DOUBLE), ("volume_ratio", DOUBLE),
+    ("anomalies", ArrayType(ANOMALY)), ("anomaly_kinds", STRING), ("contract_hash", STRING),
+    ("replayed_at", TIMESTAMP)])
+
+# One row per file lakescore landed into a raw table (as Auto Loader's file state): what it was,
+# which batch it became, and how its lines were counted (lines = header + rows' lines + blank).
+LANDED_FILES = TableSchema.of([
+    ("source", STRING), ("batch_id", STRING), ("path", STRING), ("file_name", STRING), ("digest", STRING),
+    ("bytes", LONG), ("modified_at", TIMESTAMP), ("lines", LONG), ("rows", LONG), ("rows_malformed", LONG),
+    ("rows_blank", LONG), ("landed_at", TIMESTAMP)])
 
 ALERTS = TableSchema.of([
     ("alert_id", STRING), (AS_OF, DATE), ("stage", STRING), ("severity", STRING), ("kind", STRING),
@@ -150,6 +167,19 @@ MODEL_VALIDATIONS = TableSchema.of([
     (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (AS_OF, DATE), ("check", STRING), ("metric", STRING),
     ("value", DOUBLE), ("baseline", DOUBLE), ("threshold", DOUBLE), ("passed", BOOLEAN), ("reason", STRING),
     ("decision", STRING), ("validated_at", TIMESTAMP)])
+
+# One row per model version x feature: the training-time report on each model feature.
+FEATURE_REPORTS = TableSchema.of([
+    (AS_OF, DATE), (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (RUN_ID, STRING), ("feature", STRING),
+    ("kind", STRING), ("single_feature_power", DOUBLE), ("power_metric", STRING), ("permutation_importance", DOUBLE),
+    ("importance_std", DOUBLE), ("importance_metric", STRING), ("ablation_delta", DOUBLE), ("verdict", STRING),
+    ("reported_at", TIMESTAMP)])
+
+# One row per model version x split x slice x metric: every training run's metrics, for SQL.
+MODEL_METRICS = TableSchema.of([
+    (AS_OF, DATE), (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (RUN_ID, STRING), (SPLIT, STRING),
+    (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("rows", LONG), ("metric", STRING), ("value", DOUBLE),
+    ("computed_at", TIMESTAMP)])
 
 
 # ------------------------------------------------------------------- use-case tables
@@ -168,18 +198,46 @@ def features(key: Mapping[str, DataType | None], event_time: tuple[str, DataType
 
 
 def predictions(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None]) -> TableSchema:
-    """predictions: key, as_of, prediction_time, event time, prediction, score and the model's
-    identity and age."""
+    """predictions: key, as_of, prediction_time, event time, prediction, score, the model's
+    identity and age, how the row was served (batch or on_demand), and the Delta version of
+    `features` the scores were computed from (NULL on demand: computed from the sources)."""
     return TableSchema.of(list(key.items()), [
         (AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), event_time, (PREDICTION, DOUBLE), (SCORE, DOUBLE),
         (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ALIAS, STRING), (MODEL_TRAINED_AT, TIMESTAMP),
-        (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP)])
+        (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP), (SERVED_BY, STRING),
+        (FEATURES_VERSION, LONG)])
+
+
+WINDOW_TYPE = _struct(("start", TIMESTAMP), ("end", TIMESTAMP))
+_WINDOW_COLUMNS = [(AS_OF, DATE), (WINDOW, WINDOW_TYPE), (GRANULARITY, STRING), (MODEL_ID, STRING)]
 
 
 def slice_metrics(kind: str) -> TableSchema:
-    """slice_metrics, shaped like Lakehouse Monitoring's profile table."""
+    """slice_metrics, shaped like Lakehouse Monitoring's profile table. `num_labelled` counts the
+    rows whose label was known by the run's as-of and not seen by the serving model in training
+    (the rows the metrics are computed on); `num_in_sample` the labelled rows it had seen."""
     metrics = BINARY_METRICS if kind == BINARY else REGRESSION_METRICS
-    return TableSchema.of([
-        (AS_OF, DATE), (WINDOW, _struct(("start", TIMESTAMP), ("end", TIMESTAMP))), (GRANULARITY, STRING),
-        (MODEL_ID, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("count", LONG), ("num_labelled", LONG)],
+    return TableSchema.of(_WINDOW_COLUMNS, [
+        (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("count", LONG), (NUM_LABELLED, LONG), (NUM_IN_SAMPLE, LONG)],
         [(m, DOUBLE) for m in metrics], [("computed_at", TIMESTAMP)])
+
+
+TEST_RESULT = _struct(("statistic", DOUBLE), ("pvalue", DOUBLE))
+# drift_metrics, shaped like Lakehouse Monitoring's drift table: one row per window x model x
+# comparison (drift_type) x column x slice.
+DRIFT_METRICS = TableSchema.of(_WINDOW_COLUMNS, [
+    (DRIFT_TYPE, STRING), (COLUMN_NAME, STRING), (COLUMN_KIND, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING),
+    ("baseline", STRING), ("count", LONG), ("baseline_count", LONG), ("null_rate", DOUBLE),
+    ("baseline_null_rate", DOUBLE), ("mean", DOUBLE), ("baseline_mean", DOUBLE), ("stddev", DOUBLE),
+    ("baseline_stddev", DOUBLE), ("wasserstein_distance", DOUBLE), ("ks_test", TEST_RESULT),
+    ("population_stability_index", DOUBLE), ("js_distance", DOUBLE), ("l_infinity_distance", DOUBLE),
+    ("tv_distance", DOUBLE), ("chi_squared_test", TEST_RESULT), ("unseen_share", DOUBLE),
+    ("rows_compared", LONG), ("rows_different", LONG), ("correlation", DOUBLE),
+    ("metric", STRING), ("value", DOUBLE), ("threshold", DOUBLE), ("drifted", BOOLEAN), ("computed_at", TIMESTAMP)])
+
+# model_health: one row per window x model x slice x check (model_age, quality_drop,
+# slow_degradation), shaped like model_validations.
+MODEL_HEALTH = TableSchema.of(_WINDOW_COLUMNS, [
+    (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("check", STRING), ("metric", STRING), ("value", DOUBLE),
+    ("baseline", DOUBLE), ("threshold", DOUBLE), (NUM_LABELLED, LONG), ("passed", BOOLEAN), ("detail", STRING),
+    ("computed_at", TIMESTAMP)])

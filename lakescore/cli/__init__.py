@@ -1,5 +1,6 @@
-"""The `lakescore` command line: run stages, query tables, draft contracts, document features,
-set up spark-submit. Each command group is a module of this package."""
+"""The `lakescore` command line: run stages, query tables, draft contracts, replay ingested
+batches, document features, check, register and roll back models, predict on demand, set up
+spark-submit. Each command group is a module of this package."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import typer
 
 from lakescore.cli.contract import contract_app
 from lakescore.cli.features import features_app
+from lakescore.cli.ingest import ingest_app
+from lakescore.cli.model import model_app, print_checks
+from lakescore.cli.predict import predict
 from lakescore.cli.sql import sql
-from lakescore.stage import AsOfOpt, ConfigOpt, TargetOpt, run_command
+from lakescore.stage import AsOfOpt, ConfigOpt, ForceOpt, TargetOpt, run_command
 
 # The stage names, for the command's help (jobs.pipeline holds the stages; a test checks that
 # both list the same names in the same order). Importing the stages is left to `run`, so that
@@ -28,7 +32,10 @@ app = typer.Typer(
 )
 app.add_typer(features_app, name="features")
 app.add_typer(contract_app, name="contract")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(model_app, name="model")
 app.command()(sql)
+app.command()(predict)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
 
@@ -39,20 +46,27 @@ def run(
     config: ConfigOpt,
     as_of: AsOfOpt,
     target: TargetOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Run one stage (or `all`, in order) for a use case and an as-of date.
 
     \b
     ingest    raw_<source> -> clean_<source>, quarantine, data_quality (lands the demo files)
     features  clean entity rows -> features (entity x as_of, point in time)
-    train     features + known labels -> MLflow run, model version @challenger
-    promote   gate the challenger -> model_validations, @champion when it passes
+    train     when train.retrain says so (or --force): features + known labels -> MLflow run,
+              model version @challenger, feature_reports, model_metrics
+    promote   gate a new challenger -> model_validations, @champion when every check passes
     score     @champion scores every catalog entity of the as-of -> predictions
-    monitor   predictions + labels -> slice_metrics
+    monitor   predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
+    all       the six in order; a train or promote failure does not stop score and monitor
     """
-    from jobs.pipeline import stages
+    from jobs.pipeline import TRAINING, stages
 
-    run_command(stages(None if stage.value == "all" else [stage.value]), config, as_of, target)
+    results = run_command(stages(None if stage.value == "all" else [stage.value]), config, as_of, target,
+                          force=force, isolated=TRAINING)
+    gate = (results or {}).get("promote") or {}
+    if gate.get("checks"):
+        print_checks(gate["checks"], f"gate of version {gate['version']}: {gate['decision']}")
 
 
 @app.command("spark-defaults")

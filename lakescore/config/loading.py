@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from lakescore.config.base import ConfigError
+from lakescore.config.base import ConfigError, Identifier, Strict
+from lakescore.config.sources import DraftSource, Source
+from lakescore.config.storage import Storage, Tables
 from lakescore.config.use_case import UseCase
 
 
@@ -39,8 +41,7 @@ def _describe(error: ValidationError, path: str) -> str:
     return "\n".join([head, *rest])
 
 
-def parse_config(data: dict[str, Any], *, target: str | None = None, source: str = "<config>") -> UseCase:
-    """Validate a config mapping; `target` merges `targets.<target>` over it first."""
+def _targeted(data: Any, target: str | None, source: str) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: invalid config: the top level must be a mapping")
     if target:
@@ -49,22 +50,67 @@ def parse_config(data: dict[str, Any], *, target: str | None = None, source: str
             raise ConfigError(f"{source}: invalid config: targets.{target}: no such target "
                               f"(known: {sorted(targets) or 'none'})")
         data = deep_merge(data, targets[target])
+    return data
+
+
+def _with_base(sources: dict[str, Source] | dict[str, DraftSource], base: str | Path | None) -> None:
+    """Relative landing paths are relative to the config file's folder."""
+    if base is not None:
+        for src in sources.values():
+            if src.landing is not None:
+                src.landing.with_base(base)
+
+
+def parse_config(data: dict[str, Any], *, target: str | None = None, source: str = "<config>",
+                 base: str | Path | None = None) -> UseCase:
+    """Validate a config mapping; `target` merges `targets.<target>` over it first. `base` is the
+    folder relative landing paths are relative to (the config file's; default: the working
+    directory)."""
+    data = _targeted(data, target, source)
     try:
-        return UseCase.model_validate(data)
+        cfg = UseCase.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
+    _with_base(cfg.sources, base)
+    return cfg
 
 
-def load_config(path: str | Path, *, target: str | None = None,
-                overrides: dict[str, Any] | None = None) -> UseCase:
-    """Load and validate a use-case YAML; `overrides` (a nested mapping) is merged last."""
-    path = Path(path)
+def _read(path: Path, overrides: dict[str, Any] | None) -> Any:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if overrides:
-        data = deep_merge(data or {}, overrides)
-    return parse_config(data, target=target, source=str(path))
+    return deep_merge(data or {}, overrides) if overrides else data
+
+
+def load_config(path: str | Path, *, target: str | None = None,
+                overrides: dict[str, Any] | None = None) -> UseCase:
+    """Load and validate a use-case YAML; `overrides` (a nested mapping) is merged last."""
+    path = Path(path)
+    return parse_config(_read(path, overrides), target=target, source=str(path), base=path.absolute().parent)
+
+
+class SourcesFile(Strict):
+    """The part of a use-case file that `lakescore contract infer` needs: the sources (strictly
+    validated), and where the tables are when the file says so. Any other section is left to
+    the stages' full validation."""
+
+    storage: Storage | None = None
+    tables: Tables = Field(default_factory=Tables)
+    sources: dict[Identifier, DraftSource] = Field(default_factory=dict)
+
+
+def load_sources(path: str | Path, *, target: str | None = None) -> SourcesFile:
+    """Load only the `sources:` (and `storage:`, `tables:`) of a config file, so a first contract
+    can be drafted in a file that has nothing else yet."""
+    path = Path(path)
+    data = _targeted(_read(path, None), target, str(path))
+    wanted = {k: v for k, v in data.items() if k in SourcesFile.model_fields}
+    try:
+        out = SourcesFile.model_validate(wanted)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from None
+    _with_base(out.sources, path.absolute().parent)
+    return out

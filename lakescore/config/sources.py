@@ -5,23 +5,48 @@ their defaults are in transforms.contracts.kinds)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from lakescore.config.base import ColumnType, Identifier, SqlExpr, Strict
 from transforms.columns import LANDED_AT
 from transforms.contracts.kinds import ALL_KINDS, COLUMN_KINDS, DEFAULT_POLICIES, POLICIES
 
+DEFAULT_PATTERNS = ("*.csv", "*.csv.gz", "*.zip")
+
 
 class Landing(Strict):
-    """Where a source's files come from when lakescore lands them itself (the demo)."""
+    """Where a source's files come from when lakescore lands them itself: one file, a folder
+    where each new file is a batch (the local twin of Auto Loader), or a glob."""
 
     package: str | None = Field(
         None, description="Python package that ships the file; `path` is then inside it"
     )
-    path: str = Field(description="file path (a .csv or a .zip holding one .csv)")
+    path: str = Field(min_length=1, description="a file (.csv, .csv.gz, or .zip holding one .csv), a folder "
+                      "(each file in it matching `pattern` is a batch) or a glob (data/*/orders-*.csv); "
+                      "relative to the config file's folder")
+    pattern: str | None = Field(None, min_length=1, description="which files of the folder to land (a glob "
+                                "on the file name; default *.csv, *.csv.gz and *.zip)")
     format: Literal["csv"] = "csv"
+    # The folder a relative `path` is relative to: the config file's (set when it is loaded).
+    _base: str | None = PrivateAttr(None)
+
+    def location(self) -> Path:
+        """`path` made absolute: against the config file's folder when it was loaded from a
+        file, else the working directory (a package's path is resolved by landing)."""
+        path = Path(self.path).expanduser()
+        if not path.is_absolute() and self._base is not None:
+            path = Path(self._base) / path
+        return path.absolute()
+
+    def with_base(self, base: str | Path) -> Landing:
+        self._base = str(base)
+        return self
+
+    def patterns(self) -> tuple[str, ...]:
+        return (self.pattern,) if self.pattern else DEFAULT_PATTERNS
 
 
 Policy = Literal[POLICIES]  # type: ignore[valid-type]
@@ -137,12 +162,20 @@ class Source(Strict):
     derived: dict[Identifier, SqlExpr] = Field(
         default_factory=dict, description="columns computed from the typed row, as SQL"
     )
+    derived_from: list[str] = Field(
+        default_factory=list, description="tables the system that writes raw_<name> reads (its lineage: "
+        "`table`, `schema.table` or `catalog.schema.table`); one of this use case's own outputs makes a "
+        "feedback loop, refused unless declared under feedback_loops")
     freshness: Freshness | None = Field(None, description="stale_source check; none when omitted")
     volume: Volume | None = Field(default_factory=Volume, description="volume against history; "
                                   "null turns the check off")
+    max_quarantine_rate: float = Field(
+        0.5, ge=0, le=1, description="a batch with a larger share of its rows quarantined has the anomaly "
+        "high_quarantine_rate (policy fail by default: the stage stops; 1 turns it off)")
     policies: dict[AnomalyKind, Policy] = Field(
         default_factory=dict, description="policy per anomaly kind for this source (defaults: "
-        "row-level kinds quarantine, missing_column fail, the other dataset-level kinds warn)")
+        "row-level kinds quarantine, missing_column and high_quarantine_rate fail, the other "
+        "dataset-level kinds warn)")
 
     @model_validator(mode="after")
     def _key_in_columns(self) -> Source:
@@ -180,3 +213,14 @@ class Source(Strict):
             return self.columns[column].policy(kind, self.policies)
         return self.policies.get(kind) or DEFAULT_POLICIES[kind]
 
+
+
+class DraftSource(Source):
+    """A source whose contract is being drafted (`lakescore contract infer`): it may have no
+    columns yet, only its landing."""
+
+    columns: dict[Identifier, ColumnSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _key_in_columns(self) -> DraftSource:
+        return super()._key_in_columns() if self.columns or self.key else self

@@ -29,7 +29,11 @@ class Tables(Strict):
     predictions: Identifier = "predictions"
     predictions_latest: Identifier = "predictions_latest"
     model_validations: Identifier = "model_validations"
+    feature_reports: Identifier = "feature_reports"
+    model_metrics: Identifier = "model_metrics"
     slice_metrics: Identifier = "slice_metrics"
     drift_metrics: Identifier = "drift_metrics"
+    model_health: Identifier = "model_health"
     alerts: Identifier = "alerts"
+    landed_files: Identifier = "landed_files"
 

@@ -15,11 +15,21 @@ from pydantic import Field, field_validator, model_validator
 from lakescore.config.base import Identifier, Strict
 from lakescore.config.entity import Entity, Label
 from lakescore.config.features import Feature, FeatureSet
-from lakescore.config.modeling import METRICS, Gate, Model, Split, Train, is_classifier
-from lakescore.config.monitoring import MlflowSettings, Monitor
+from lakescore.config.gate import Gate
+from lakescore.config.modeling import (
+    DEFAULT_MARGIN_MIN_POWER,
+    DEFAULT_MAX_SINGLE_POWER,
+    METRICS,
+    Model,
+    Split,
+    Train,
+    is_classifier,
+)
+from lakescore.config.monitoring import FeedbackLoop, MlflowSettings, Monitor
+from lakescore.config.scoring import Score
 from lakescore.config.sources import Source
 from lakescore.config.storage import Storage, Tables
-from transforms.columns import AS_OF_COLUMNS, FEATURE_SET
+from transforms.columns import AS_OF_COLUMNS, CATEGORICAL, FEATURE_SET, NUMERIC, PREDICTION, SCORE
 from transforms.features.leakage import (
     KNOWN_AT_ORDER,
     FeatureInputs,
@@ -28,6 +38,7 @@ from transforms.features.leakage import (
     feature_inputs,
     unqualified_reads,
 )
+from transforms.monitoring.drift import CATEGORICAL_METRICS, NUMERIC_METRICS
 
 
 class UseCase(Strict):
@@ -45,7 +56,10 @@ class UseCase(Strict):
     train: Train
     model: Model
     gate: Gate = Field(default_factory=Gate)
+    score: Score = Field(default_factory=Score)
     monitor: Monitor = Field(default_factory=Monitor)
+    feedback_loops: list[FeedbackLoop] = Field(
+        default_factory=list, description="sources that read this use case's own outputs, on purpose")
     mlflow: MlflowSettings
     targets: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-target overrides, merged before validation"
@@ -80,9 +94,59 @@ class UseCase(Strict):
                 f"model.algorithm {self.model.algorithm!r} does not fit label.kind {self.label.kind!r}"
             )
         allowed = METRICS[self.label.kind]
-        for key in [self.model.primary_metric, *self.gate.floors]:
+        for key in [self.model.primary_metric, *self.gate.floors, *filter(None, [self.monitor.quality.metric])]:
             if key not in allowed:
                 raise ValueError(f"metric {key!r} is not one of {sorted(allowed)} for a {self.label.kind} label")
+        model_inputs = {f.name for f in self.model_features}
+        for where, names in (("train.leakage.allow", self.train.leakage.allow),
+                             ("train.allow_empty_features", self.train.allow_empty_features)):
+            unknown = [n for n in names if n not in model_inputs]
+            if unknown:
+                raise ValueError(f"{where}: {unknown} are not model features")
+        if self.split.out_of_time_days >= self.train.window_days:
+            raise ValueError(f"split.out_of_time_days ({self.split.out_of_time_days}) must be below "
+                             f"train.window_days ({self.train.window_days}): nothing would be left to train on")
+        if self.gate.evaluate_on == "out_of_time" and self.split.out_of_time_days == 0:
+            raise ValueError("gate.evaluate_on is out_of_time but split.out_of_time_days is 0: hold out some days "
+                             "or evaluate on test")
+        monitored = self.monitored_columns
+        for name, override in self.monitor.drift.columns.items():
+            if name not in monitored:
+                raise ValueError(f"monitor.drift.columns.{name}: not a model feature, {SCORE} or {PREDICTION}")
+            test = override.test
+            if test is not None:
+                allowed_metrics = NUMERIC_METRICS if monitored[name] == NUMERIC else CATEGORICAL_METRICS
+                bad = [m for m in (test.metric, test.small_metric) if m is not None and m not in allowed_metrics]
+                if bad:
+                    raise ValueError(f"monitor.drift.columns.{name}.test: {bad} do not apply to a {monitored[name]} "
+                                     f"column (use one of {list(allowed_metrics)})")
+        for i, kind in enumerate(("numeric", "categorical")):
+            test = getattr(self.monitor.drift, kind)
+            allowed_metrics = (NUMERIC_METRICS, CATEGORICAL_METRICS)[i]
+            bad = [m for m in (test.metric, test.small_metric) if m is not None and m not in allowed_metrics]
+            if bad:
+                raise ValueError(f"monitor.drift.{kind}: {bad} do not apply to {kind} columns")
+        return self
+
+    @model_validator(mode="after")
+    def _feedback_loops(self) -> UseCase:
+        """A source that reads one of this use case's outputs (predictions, ...) feeds the model's
+        own predictions back into its features: refused unless declared (README, Monitoring)."""
+        declared = {}
+        for i, loop in enumerate(self.feedback_loops):
+            if loop.source not in self.sources:
+                raise ValueError(f"feedback_loops.{i}.source: {loop.source!r} is not one of sources")
+            declared[loop.source] = i
+        loops = self.loop_sources
+        for name, via in loops.items():
+            if name not in declared:
+                raise ValueError(f"sources.{name}: reads {via}, an output of this use case: a feedback loop (the "
+                                 "model's outputs would feed its own features); declare it under feedback_loops "
+                                 "with a reason, or read another table")
+        for name, i in declared.items():
+            if name not in loops:
+                raise ValueError(f"feedback_loops.{i}.source: sources.{name} reads none of this use case's outputs "
+                                 "(set its derived_from), so there is no loop to declare")
         return self
 
     @field_validator("features", mode="before")
@@ -168,11 +232,75 @@ class UseCase(Strict):
         """The entity's event-time column, for an events catalog (none for a snapshot)."""
         return [self.entity.event_time] if self.entity.event_time else []
 
+    @property
+    def output_tables(self) -> list[str]:
+        """The tables this use case writes from its model's work (not raw_ and clean_ tables)."""
+        t = self.tables
+        return [t.features, t.predictions, t.predictions_latest, t.model_validations, t.slice_metrics,
+                t.drift_metrics, t.model_health, t.alerts, t.quarantine, t.data_quality]
+
+    def _own_table(self, name: str) -> str | None:
+        """The table name if `name` (table, schema.table or catalog.schema.table) is in this use
+        case's schema (None for another schema's table)."""
+        parts = name.lower().split(".")
+        if len(parts) > 1 and parts[-2] != self.storage.schema_name.lower():
+            return None
+        return parts[-1]
+
+    @cached_property
+    def loop_sources(self) -> dict[str, str]:
+        """Sources that are, or are derived from, one of `output_tables` (directly, or through
+        another such source's raw or clean table): source -> the output table it reads."""
+        outputs = {o.lower() for o in self.output_tables}
+        found: dict[str, str] = {}
+        changed = True
+        while changed:
+            changed = False
+            via_source = {n: t for s, t in found.items() for n in (self.raw_table(s).lower(), self.clean_table(s).lower())}
+            for name, src in self.sources.items():
+                if name in found:
+                    continue
+                reads = [self.raw_table(name).lower(), *filter(None, map(self._own_table, src.derived_from))]
+                hit = next((r for r in reads if r in outputs), None) or next(
+                    (via_source[r] for r in reads if r in via_source), None)
+                if hit:
+                    found[name] = hit
+                    changed = True
+        return found
+
+    def loop_features(self, source: str) -> list[str]:
+        """Model features that read `source` (as the entity row, a lookup or a history)."""
+        joined = {n for n, j in self.joined_inputs.items() if j.source == source}
+        out = []
+        for f in self.model_features:
+            inputs = self.feature_inputs(f)
+            if (source == self.entity.source and inputs.entity_columns) or joined & {*inputs.lookups, *inputs.timed}:
+                out.append(f.name)
+        return out
+
+    @property
+    def monitored_columns(self) -> dict[str, str]:
+        """What drift_metrics watches: every model feature, the score and the prediction, with
+        their kind (the prediction of a binary label is a category)."""
+        out = {f.name: f.kind for f in self.model_features}
+        out[SCORE] = NUMERIC
+        out[PREDICTION] = CATEGORICAL if self.label.kind == "binary" else NUMERIC
+        return out
+
     def raw_table(self, source: str) -> str:
         return f"{self.tables.raw_prefix}{source}"
 
     def clean_table(self, source: str) -> str:
         return f"{self.tables.clean_prefix}{source}"
+
+    @property
+    def max_single_power(self) -> float:
+        return self.train.leakage.max_single_power or DEFAULT_MAX_SINGLE_POWER[self.label.kind]
+
+    @property
+    def margin_min_power(self) -> float:
+        value = self.train.leakage.margin_min_power
+        return DEFAULT_MARGIN_MIN_POWER[self.label.kind] if value is None else value
 
     @property
     def feature_names(self) -> list[str]:

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
@@ -28,6 +29,7 @@ from lakescore.config import parse_config
 from lakescore.runtime import Context
 from tests.support import EVENT_CONTRACT, events_use_case
 from transforms.contracts import anomalies as contracts
+from transforms.contracts import keys
 from transforms.contracts import rules as cleaning
 
 TRANSFORM_EXAMPLES = 30
@@ -183,7 +185,7 @@ def test_transforms_reconcile_and_explain_every_row(spark):
         tolerated = _tolerated(batch.tolerated)
         checked = (_raw(spark, batch, "b1")
                    .transform(cleaning.validate(RULES, ["NA"], keep=["_batch_id"], tolerated=tolerated))
-                   .transform(cleaning.flag_duplicate_keys(["id"], tolerated=tolerated)))
+                   .transform(keys.flag_duplicate_keys(["id"], tolerated=tolerated)))
         # one query: the clean ids and the quarantined rows side by side
         out = cleaning.clean_rows(checked).select(F.lit("clean").alias("side"), F.col("id"),
                                                   F.lit(None).cast("map<string,string>").alias("original"),
@@ -240,7 +242,7 @@ def _offset(batch: Batch, by: int) -> Batch:
 def test_ingest_job_reconciles_explains_and_is_idempotent(spark, lakescore_home):
     spark.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     spark.sql(f"CREATE SCHEMA {SCHEMA}")
-    tried = []
+    tried, rejected = [], []
 
     @settings(max_examples=JOB_EXAMPLES, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -251,16 +253,26 @@ def test_ingest_job_reconciles_explains_and_is_idempotent(spark, lakescore_home)
         batch = _offset(batch, 1000 * (n + 1))
         data = copy.deepcopy(CONFIG)
         data["sources"]["events"]["policies"].update({k: "warn" for k in batch.tolerated})
+        data["sources"]["events"]["max_quarantine_rate"] = 0.5 if n % 2 else 1.0  # half the time: no limit
         ctx = Context(cfg=parse_config(data), as_of=date(2024, 1, 2), home=lakescore_home)
         batch_id = f"p-{n}"
         _raw(spark, batch, batch_id).withColumn("_landed_at", F.current_timestamp()) \
             .write.format("delta").mode("append").option("mergeSchema", "true").saveAsTable(f"{SCHEMA}.raw_events")
         before = {t: ctx.tables.version(t) if ctx.tables.exists(t) else None for t in TABLES}
+        want_q, want_clean, want_counts = expected(batch)
+        n_q = sum(want_q.values())
+        if batch.rows and n_q / len(batch.rows) > 0.5:  # max_quarantine_rate: the stage stops
+            with pytest.raises(ingest.IngestError, match=f"high_quarantine_rate on events in batch {batch_id}: "
+                                                         f"{n_q} of {len(batch.rows)} rows quarantined"):
+                ingest.run(ctx)
+            assert {t: ctx.tables.version(t) if ctx.tables.exists(t) else None for t in TABLES if t != "alerts"} \
+                == {t: v for t, v in before.items() if t != "alerts"}
+            rejected.append(batch)
+            spark.sql(f"DELETE FROM {SCHEMA}.raw_events WHERE _batch_id = '{batch_id}'")  # out of the way
+            return
 
         summary = ingest.run(ctx)["events"]
 
-        want_q, want_clean, want_counts = expected(batch)
-        n_q = sum(want_q.values())
         assert summary == {"rows_in": len(batch.rows), "rows_clean": len(batch.rows) - n_q, "rows_quarantined": n_q}
         if not batch.rows:  # an empty batch leaves no trace in the raw table: nothing to do
             assert {t: ctx.tables.version(t) if ctx.tables.exists(t) else None for t in TABLES} == before
@@ -283,5 +295,6 @@ def test_ingest_job_reconciles_explains_and_is_idempotent(spark, lakescore_home)
 
     check()
     print(f"\nhypothesis: {len(tried)} generated batches through the ingest job "
-          f"({sum(len(b.rows) for b in tried)} rows, {sum(1 for b in tried if not b.rows)} empty)")
+          f"({sum(len(b.rows) for b in tried)} rows, {sum(1 for b in tried if not b.rows)} empty, "
+          f"{len(rejected)} rejected as a whole)")
     assert len(tried) >= JOB_EXAMPLES

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from jobs import features as features_job
 from jobs import ingest
+from lakescore import feature_rows
 from tests.support import context, flights_config
 
 AS_OF = date(2013, 12, 1)
@@ -109,7 +110,7 @@ def test_days_to_compute_are_the_missing_and_the_stale_ones(built, spark, lakesc
 def test_leakage_guard_stops_the_stage_before_it_writes(built, spark, lakescore_home, flights_files, monkeypatch):
     """A point-in-time join that looks two hours past the prediction time is caught: the stage
     fails naming the features that read it, and the table is not written."""
-    real = features_job.with_point_in_time
+    real = feature_rows.with_point_in_time
 
     def peeking(name, table, keys, known_at, max_age_hours=None):
         def apply(df):
@@ -119,7 +120,7 @@ def test_leakage_guard_stops_the_stage_before_it_writes(built, spark, lakescore_
                     .withColumn("prediction_time", F.col("_pt")).drop("_pt"))
         return apply
 
-    monkeypatch.setattr(features_job, "with_point_in_time", peeking)
+    monkeypatch.setattr(feature_rows, "with_point_in_time", peeking)
     ctx = _ctx(lakescore_home, flights_files, {"tables": {"features": "features_leaky"}})
     with pytest.raises(features_job.FeatureError,
                        match=r"not written: leakage guard: feature origin_temp: \d+ row\(s\) use a value known up to "

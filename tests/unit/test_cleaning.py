@@ -1,6 +1,7 @@
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 
+from transforms.contracts import keys
 from transforms.contracts import rules as cleaning
 
 SPEC = {"id": ("int", False), "amount": ("double", True), "ts": ("timestamp", True), "code": ("string", False)}
@@ -180,30 +181,30 @@ def _dupes(df):
 
 def test_exact_copies_keep_one_row(spark):
     rows = [("1", "a", "b1", "t1"), ("1", "a", "b1", "t1"), ("1", "a", "b1", "t1"), ("2", "a", "b1", "t1")]
-    out = _keyed(spark, rows).transform(cleaning.flag_duplicate_keys(["id"], order=["_landed_at"]))
+    out = _keyed(spark, rows).transform(keys.flag_duplicate_keys(["id"], order=["_landed_at"]))
     assert _dupes(out) == [("b1", "1", "a", "exact copy of another row of the batch")] * 2
     assert cleaning.clean_rows(out).count() == 2
 
 
 def test_conflicting_rows_with_one_key_are_all_quarantined(spark):
     out = _keyed(spark, [("1", "a", "b1", "t1"), (" 1", "b", "b1", "t1"), ("2", "a", "b1", "t1")]) \
-        .transform(cleaning.flag_duplicate_keys(["id"]))
+        .transform(keys.flag_duplicate_keys(["id"]))
     assert _dupes(out) == [("b1", " 1", "b", "key on 2 rows of the batch with different values"),
                            ("b1", "1", "a", "key on 2 rows of the batch with different values")]
 
 
 def test_first_batch_owns_a_key_in_table_scope(spark):
     rows = [("1", "a", "b2", "2024-01-02"), ("1", "a", "b1", "2024-01-01"), ("2", "a", "b2", "2024-01-02")]
-    table = _keyed(spark, rows).transform(cleaning.flag_duplicate_keys(["id"], order=["_landed_at"]))
+    table = _keyed(spark, rows).transform(keys.flag_duplicate_keys(["id"], order=["_landed_at"]))
     assert _dupes(table) == [("b2", "1", "a", "key already in batch b1")]
-    batch = _keyed(spark, rows).transform(cleaning.flag_duplicate_keys(["id"], scope="batch"))
+    batch = _keyed(spark, rows).transform(keys.flag_duplicate_keys(["id"], scope="batch"))
     assert _dupes(batch) == []
 
 
 def test_keys_already_in_the_clean_table_are_duplicates(spark):
     existing = spark.createDataFrame([(1,), (1,)], "id int")  # even if the table holds it twice
     out = _keyed(spark, [("1", "a", "b2", "t"), ("3", "a", "b2", "t")]).transform(
-        cleaning.flag_duplicate_keys(["id"], existing=existing, existing_name="db.clean_x"))
+        keys.flag_duplicate_keys(["id"], existing=existing, existing_name="db.clean_x"))
     assert _dupes(out) == [("b2", "1", "a", "key already in db.clean_x")]
     assert out.count() == 2  # the join with existing keys adds no row
 
@@ -213,14 +214,14 @@ def test_rejected_rows_and_null_keys_do_not_claim_a_key(spark):
     spec = {"id": ("int", True), "v": ("string", False)}
     raw = spark.createDataFrame(rows, "id string, v string, _batch_id string, _landed_at string")
     out = raw.transform(cleaning.validate(spec, [], keep=["_batch_id", "_landed_at"])) \
-        .transform(cleaning.flag_duplicate_keys(["id"]))
+        .transform(keys.flag_duplicate_keys(["id"]))
     assert _dupes(out) == []  # ("1", None) is rejected for its missing v; NULL keys are no keys
     assert cleaning.clean_rows(out).count() == 3
 
 
 def test_tolerated_duplicates_stay_clean(spark):
     out = _keyed(spark, [("1", "a", "b1", "t"), ("1", "b", "b1", "t")]).transform(
-        cleaning.flag_duplicate_keys(["id"], tolerated=[("duplicate_key", "id")]))
+        keys.flag_duplicate_keys(["id"], tolerated=[("duplicate_key", "id")]))
     assert len(_dupes(out)) == 2 and cleaning.clean_rows(out).count() == 2
 
 
@@ -228,3 +229,31 @@ def test_row_hash_tells_where_the_nulls_are(spark):
     df = spark.createDataFrame([("x", None), (None, "x"), ("x", None)], "a string, b string")
     hashes = [r["h"] for r in df.select(cleaning.row_hash(["a", "b"]).alias("h")).collect()]
     assert hashes[0] == hashes[2] != hashes[1]
+
+
+def test_a_malformed_line_is_a_reason_and_keeps_its_text(spark):
+    raw = spark.createDataFrame(
+        [("1", "2.5", None, "A", None, "b1"), ("2", "3.5", None, "B", "2,3.5,,B,EXTRA", "b1"), ("3", None, None, None, "3", "b1")],
+        "id string, amount string, ts string, code string, _corrupt_record string, _batch_id string")
+    checked = raw.transform(cleaning.validate(SPEC, [], keep=["_batch_id"]))
+    expected = spark.createDataFrame(
+        [("1", []), ("2", [("malformed_row", None, "line does not fit the header's fields: 2,3.5,,B,EXTRA")]),
+         ("3", [("malformed_row", None, "line does not fit the header's fields: 3"),
+                ("missing_value", "code", "required value is null")])],
+        "id string, _reasons " + cleaning.REASON_TYPE)
+    assert_df_equality(checked.select(F.col("id").cast("string").alias("id"), "_reasons"), expected,
+                       ignore_nullable=True, ignore_row_order=True)
+    assert checked.where("id = 2").first()["_original"]["_corrupt_record"] == "2,3.5,,B,EXTRA"
+    assert "_corrupt_record" not in cleaning.clean_rows(checked).columns
+
+
+def test_malformed_rules_of_rescued_data_and_long_lines(spark):
+    df = spark.createDataFrame([("x" * 300, '{"extra": "1"}')], "_corrupt_record string, _rescued_data string")
+    rules = cleaning.malformed_rules(df.columns)
+    assert [r.code for r in rules] == ["malformed_row", "malformed_row"]
+    out = df.select(*[r.check["detail"].alias(f"d{i}") for i, r in enumerate(rules)])
+    expected = spark.createDataFrame(
+        [("line does not fit the header's fields: " + "x" * 200 + "...", '_rescued_data: {"extra": "1"}')],
+        "d0 string, d1 string")
+    assert_df_equality(out, expected, ignore_nullable=True)
+    assert cleaning.malformed_rules(["id", "name"]) == []

@@ -78,3 +78,17 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("name: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_score_section_defaults_and_checks(data):
+    cfg = parse_config(copy.deepcopy(data))
+    assert (cfg.score.env_manager, cfg.score.max_model_age_days, cfg.score.on_stale, cfg.score.zorder) == (
+        "local", None, "warn", True)
+    data["score"] = {"max_model_age_days": 30, "on_stale": "fail", "env_manager": "virtualenv"}
+    assert parse_config(copy.deepcopy(data)).score.max_model_age_days == 30
+    data["score"] = {"on_stale": "ignore"}
+    with pytest.raises(ConfigError, match=r"score.on_stale: Input should be 'warn' or 'fail'"):
+        parse_config(copy.deepcopy(data))
+    data["score"] = {"max_model_age_days": 0}
+    with pytest.raises(ConfigError, match=r"score.max_model_age_days: Input should be greater than 0"):
+        parse_config(data)

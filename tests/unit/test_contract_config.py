@@ -73,3 +73,39 @@ def test_landed_at_is_a_valid_freshness_column_and_volume_can_be_off(data):
     data["sources"]["flights"]["volume"] = None
     flights = parse_config(data).sources["flights"]
     assert flights.freshness.column == "_landed_at" and flights.volume is None
+
+
+def test_max_quarantine_rate_and_its_policy(data):
+    flights = load_config(FLIGHTS_YML).sources["flights"]
+    assert flights.max_quarantine_rate == 0.5 and flights.policy("high_quarantine_rate") == "fail"
+    assert flights.policy("malformed_row") == "quarantine"
+    data["sources"]["flights"]["max_quarantine_rate"] = 1.5
+    with pytest.raises(ConfigError, match="sources.flights.max_quarantine_rate: Input should be less than or equal to 1"):
+        parse_config(data)
+
+
+def test_contract_hash_ignores_the_landing_and_a_default_quarantine_rate(data):
+    from lakescore.ingest_plan import contract_hash
+
+    base = contract_hash(parse_config(data).sources["flights"])
+    data["sources"]["flights"]["landing"] = {"path": "elsewhere/*.csv", "pattern": "*.csv"}
+    data["sources"]["flights"]["max_quarantine_rate"] = 0.5
+    assert contract_hash(parse_config(data).sources["flights"]) == base
+    data["sources"]["flights"]["max_quarantine_rate"] = 0.2
+    assert contract_hash(parse_config(data).sources["flights"]) != base
+
+
+def test_sources_alone_load_for_drafting(tmp_path):
+    from lakescore.config import load_sources
+
+    path = tmp_path / "draft.yml"
+    path.write_text(yaml.safe_dump({"sources": {"orders": {"landing": {"path": "data/orders.csv"}}},
+                                    "entity": {"half": "written"}}))
+    sources = load_sources(path)
+    assert sources.storage is None and sources.sources["orders"].columns == {}
+    assert sources.sources["orders"].landing.location() == tmp_path / "data" / "orders.csv"
+    with pytest.raises(ConfigError, match="invalid config: name: required key is missing"):
+        load_config(path)  # the stages still need the whole file
+    path.write_text(yaml.safe_dump({"sources": {"orders": {"landing": {"path": "x.csv", "patern": "*"}}}}))
+    with pytest.raises(ConfigError, match="sources.orders.landing.patern: unknown key"):
+        load_sources(path)

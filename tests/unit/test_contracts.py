@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 
 from transforms import schemas
 from transforms.contracts import anomalies as contracts
-from transforms.contracts import inference, quality
+from transforms.contracts import inference, measures, quality
 from transforms.contracts import rules as cleaning
 from transforms.monitoring import alerts
 
@@ -90,15 +90,15 @@ def test_new_and_missing_columns(spark):
 def test_previous_volumes_orders_history_then_the_run(spark):
     history = [(datetime(2024, 1, 2), "h2", 200), (datetime(2024, 1, 1), "h1", 100), (None, "h0", 50)]
     current = [(datetime(2024, 1, 4), "c2", 7), (datetime(2024, 1, 3), "c1", 5)]
-    assert contracts.previous_volumes(history, current, 2) == {"c1": [100, 200], "c2": [200, 5]}
-    assert contracts.previous_volumes([], current, 3) == {"c1": [], "c2": [5]}
+    assert measures.previous_volumes(history, current, 2) == {"c1": [100, 200], "c2": [200, 5]}
+    assert measures.previous_volumes([], current, 3) == {"c1": [], "c2": [5]}
 
 
 def test_volume_against_the_median_of_previous_batches(spark):
     rows = [(*_row("low", 40), [100, 90, 120]), (*_row("ok", 100), [100, 90, 120, 80]),
             (*_row("high", 300), [100]), (*_row("first", 10), [])]
     frame = spark.createDataFrame(rows, contracts.PROFILE_SCHEMA + ", previous_rows array<bigint>")
-    measured = frame.transform(contracts.with_volume)
+    measured = frame.transform(measures.with_volume)
     expected = spark.createDataFrame([("low", 100.0, 0.4), ("ok", 95.0, 100 / 95), ("high", 100.0, 3.0),
                                       ("first", None, None)],
                                      "batch_id string, volume_baseline double, volume_ratio double")
@@ -113,7 +113,7 @@ def test_stale_source(spark):
     profile = _profile(spark, [_row("fresh", newest=datetime(2024, 1, 1, 12)),
                                _row("stale", newest=datetime(2023, 12, 30, 5)),
                                _row("none", newest=None)])
-    measured = profile.transform(contracts.with_freshness(AS_OF))
+    measured = profile.transform(measures.with_freshness(AS_OF))
     assert {r["batch_id"]: r["freshness_hours"] for r in measured.collect()} == {
         "fresh": 17.0, "stale": 72.0, "none": None}
     out = measured.transform(contracts.findings(contracts.stale_source("at", 48)))
@@ -148,6 +148,42 @@ def test_quarantine_rule_of_dataset_level_findings(spark):
     assert hit("stale_source", None) == [("a", 1), ("z", None)]
     with pytest.raises(ValueError, match="not a dataset-level anomaly kind"):
         contracts.quarantine_rule("out_of_range", "d", "b1", "why")
+
+
+def test_high_quarantine_rate(spark):
+    frame = spark.createDataFrame([("b1", 4, 3), ("b2", 4, 2), ("b3", 0, 0)],
+                                  "batch_id string, rows_in bigint, rows_quarantined bigint")
+    expected = _findings(spark, [("b1", "high_quarantine_rate", None, 0.75, 0.5,
+                                  "3 of 4 rows quarantined (75.00%), above max_quarantine_rate 0.5")])
+    assert_df_equality(frame.transform(contracts.findings(contracts.high_quarantine_rate(0.5))), expected,
+                       ignore_nullable=True)
+    assert contracts.row_checks({"a": ("int", True)}, malformed=True) == [("malformed_row", None), ("type_mismatch", "a")]
+
+
+def test_previous_volumes_interleaved_for_a_replay():
+    history = [(datetime(2024, 1, 1), "h1", 10), (datetime(2024, 1, 3), "h3", 30)]
+    current = [(datetime(2024, 1, 2), "c2", 20), (datetime(2024, 1, 4), "c4", 40)]
+    # a replayed batch is compared with the batches landed just before it, not with later ones
+    assert measures.previous_volumes(history, current, 2, interleave=True) == {"c2": [10], "c4": [20, 30]}
+    assert measures.previous_volumes(history, current, 2) == {"c2": [10, 30], "c4": [30, 20]}
+
+
+def test_data_quality_rows_of_a_replay(spark):
+    rows = [(*_row("b1", 4, 1, {"c": 4}, newest=datetime(2024, 1, 1, 5)), [], 3, 1, [], 2, date(2024, 1, 2),
+             datetime(2024, 1, 2)),
+            (*_row("b2", 2, 0, {"c": 2}, newest=datetime(2024, 1, 3, 0)), [], 2, 0, [], None, date(2024, 1, 4),
+             datetime(2024, 1, 4))]
+    frame = spark.createDataFrame(rows, contracts.PROFILE_SCHEMA + ", previous_rows array<bigint>, rows_clean bigint, "
+                                  "rows_quarantined bigint, anomalies " + contracts.ANOMALY_TYPE
+                                  + ", rows_blank bigint, as_of date, as_of_start timestamp")
+    out = frame.transform(quality.data_quality_rows(source="s", processed_at=AS_OF, contract_hash="new",
+                                                      replayed_at=datetime(2024, 2, 1)))
+    expected = spark.createDataFrame(
+        [("b1", date(2024, 1, 2), 2, 19.0, "new", datetime(2024, 2, 1)),
+         ("b2", date(2024, 1, 4), None, 24.0, "new", datetime(2024, 2, 1))],
+        "batch_id string, as_of date, rows_blank bigint, freshness_hours double, contract_hash string, "
+        "replayed_at timestamp")
+    assert_df_equality(out.select(*expected.columns), expected, ignore_nullable=True, ignore_row_order=True)
 
 
 def test_data_quality_rows(spark):
@@ -211,6 +247,31 @@ def test_infer_stats_and_suggestions(spark):
     assert suggest["s"] == {"type": "string"}
     assert suggest["b"] == {"type": "boolean", "nullable": False}
     assert inference.is_domain_candidate(stats["cat"], 50) and not inference.is_domain_candidate(stats["i"], 50)
+
+
+def test_infer_stats_cannot_overflow_and_finds_null_markers(spark):
+    # ids above 9,999, amounts over 10,000 and numeric text: none of them is a year
+    raw = spark.createDataFrame(
+        [("10001", "12500.50", "16060", "02134", "2024-01-01"), ("99999", "NA", "A12", "16060", "2024-01-02"),
+         ("123456", "10000", "77", "00501", "N/A")],
+        "id string, amount string, code string, zip string, day string")
+    stats = raw.transform(inference.infer_stats(raw.columns, (), inference.NULL_TOKEN_CANDIDATES)) \
+        .select("column", "present", "fails_int", "fails_date", "fails_timestamp", "min_value", "max_value",
+                "min_time", "max_time", "tokens")
+    expected = spark.createDataFrame([
+        ("id", 3, 0, 3, 3, 10001.0, 123456.0, None, None, []),
+        ("amount", 2, 1, 2, 2, 10000.0, 12500.5, None, None, ["NA"]),
+        ("code", 3, 1, 3, 3, 77.0, 16060.0, None, None, []),
+        ("zip", 3, 2, 3, 3, 16060.0, 16060.0, None, None, []),  # leading zeros are not numbers
+        ("day", 2, 2, 0, 0, None, None, "2024-01-01 00:00:00", "2024-01-02 00:00:00", ["N/A"]),
+    ], "column string, present bigint, fails_int bigint, fails_date bigint, fails_timestamp bigint, "
+       "min_value double, max_value double, min_time string, max_time string, tokens array<string>")
+    assert_df_equality(stats, expected, ignore_nullable=True, ignore_row_order=True)
+    rows = {r["column"]: r.asDict() for r in raw.transform(inference.infer_stats(
+        raw.columns, (), inference.NULL_TOKEN_CANDIDATES)).collect()}
+    assert {c: inference.infer_type(s) for c, s in rows.items()} == {
+        "id": "int", "amount": "double", "code": "string", "zip": "string", "day": "date"}
+    assert inference.suggested_null_tokens(rows.values()) == ["NA", "N/A"]
 
 
 def test_suggest_column_constant_and_negative_ranges():

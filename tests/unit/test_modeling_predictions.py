@@ -1,10 +1,11 @@
 from datetime import datetime
 
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from transforms.modeling.pipeline import build_pipeline
-from transforms.modeling.predictions import model_output, prediction_rows
+from transforms.modeling.predictions import model_age_days, model_output, prediction_rows, pyfunc_output
 
 
 def _train(spark):
@@ -41,6 +42,36 @@ def test_prediction_rows_columns_and_model_age(spark):
     out = model.transform(rows).transform(model_output("binary")).transform(prediction_rows(
         ["id"], "ts", "m", "3", "champion", datetime(2013, 11, 29, 5), "run1", datetime(2026, 1, 1)))
     assert out.columns == ["id", "as_of", "prediction_time", "ts", "prediction", "score", "model_name",
-                           "model_version", "model_alias", "model_trained_at", "model_age_days", "run_id", "scored_at"]
+                           "model_version", "model_alias", "model_trained_at", "model_age_days", "run_id", "scored_at",
+                           "served_by"]
     row = out.first()
     assert (row.model_name, row.model_version, row.model_alias, row.model_age_days) == ("m", "3", "champion", 2.0)
+    assert row.served_by == "batch"
+    assert row.model_age_days == model_age_days(datetime(2013, 11, 29, 5), row.prediction_time)
+    on_demand = model.transform(rows).transform(model_output("binary")).transform(prediction_rows(
+        ["id"], "ts", "m", "3", "champion", datetime(2013, 11, 29, 5), "run1", datetime(2026, 1, 1), "on_demand"))
+    assert on_demand.first().served_by == "on_demand"
+
+
+def test_pyfunc_output_binary_probabilities_and_values(spark):
+    probabilities = spark.createDataFrame([("a", [0.9, 0.1]), ("b", [0.3, 0.7]), ("c", [0.5, 0.5]), ("d", None)],
+                                          "id string, raw array<double>")
+    expected = spark.createDataFrame([("a", 0.1, 0.0), ("b", 0.7, 1.0), ("c", 0.5, 0.0), ("d", None, None)],
+                                     "id string, score double, prediction double")
+    assert_df_equality(probabilities.transform(pyfunc_output("raw", "binary", True)), expected,
+                       ignore_column_order=True, ignore_nullable=True)
+    # predict's value (here classes 0/1, as an integer) is the score; above 0.5 is the positive class
+    classes = spark.createDataFrame([("a", 1), ("b", 0)], "id string, raw int")
+    expected = spark.createDataFrame([("a", 1.0, 1.0), ("b", 0.0, 0.0)], "id string, score double, prediction double")
+    assert_df_equality(classes.transform(pyfunc_output("raw", "binary", False)), expected,
+                       ignore_column_order=True, ignore_nullable=True)
+
+
+def test_pyfunc_output_regression(spark):
+    df = spark.createDataFrame([("a", 2.5), ("b", -1.0)], "id string, raw double")
+    expected = spark.createDataFrame([("a", 2.5, 2.5), ("b", -1.0, -1.0)], "id string, prediction double, score double")
+    assert_df_equality(df.transform(pyfunc_output("raw", "regression", False)), expected, ignore_nullable=True)
+
+
+def test_model_age_days():
+    assert model_age_days(datetime(2013, 12, 1, 5), datetime(2014, 1, 15, 17)) == 45.5

@@ -20,6 +20,7 @@ name, TFDV-flavoured), `column` (NULL for a whole-batch anomaly), `value`, `thre
 | `low_presence` | the share of rows with a value in a column is below `min_presence` |
 | `low_num_examples` / `high_num_examples` | rows / median rows of the previous batches is below `min_ratio` / above `max_ratio` |
 | `stale_source` | the newest value of the freshness column is older than `max_age_hours` at the as-of |
+| `high_quarantine_rate` | the share of the batch's rows quarantined is above `max_quarantine_rate` |
 
 Row-level rules that some rows failed are findings too (kind = the reason code, value = the
 number of rows).
@@ -27,7 +28,6 @@ number of rows).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame
@@ -37,8 +37,10 @@ from transforms.columns import BATCH_ID, LANDED_AT
 from transforms.contracts.kinds import (
     DUPLICATE_KEY,
     HIGH_NUM_EXAMPLES,
+    HIGH_QUARANTINE_RATE,
     LOW_NUM_EXAMPLES,
     LOW_PRESENCE,
+    MALFORMED_ROW,
     MISSING_COLUMN,
     MISSING_VALUE,
     NEW_COLUMN,
@@ -49,7 +51,14 @@ from transforms.contracts.kinds import (
     TYPE_MISMATCH,
     UNEXPECTED_STRING_VALUES,
 )
-from transforms.contracts.rules import ORIGINAL, QUARANTINED, REASONS, ColumnRules, failed, key_text
+from transforms.contracts.rules import (
+    ORIGINAL,
+    QUARANTINED,
+    REASONS,
+    ColumnRules,
+    failed,
+    key_text,
+)
 from transforms.sqltext import col
 
 FINDING_STRUCT = "struct<kind:string,column:string,value:double,threshold:double,detail:string>"
@@ -66,14 +75,6 @@ ANOMALY_TYPE = ("array<struct<kind:string,column:string,value:double,threshold:d
                 "detail:string,policy:string>>")
 
 
-def instant(value: datetime) -> Column:
-    """A timestamp literal for an instant: an aware datetime as such (whatever the session time
-    zone), a naive one in the Python process's local time (as PySpark converts datetimes)."""
-    if value.tzinfo is not None:
-        return F.lit(value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")).cast("timestamp")
-    return F.lit(value).cast("timestamp")
-
-
 def _fmt(value: Column, digits: int = 4) -> Column:
     return F.format_number(value.cast("double"), digits)
 
@@ -83,9 +84,11 @@ def _text(value: Column) -> Column:
 
 
 # ----------------------------------------------------------------------------- profile
-def row_checks(columns: Mapping[str, Any], key: Iterable[str] = ()) -> list[tuple[str, str]]:
-    """The (reason code, column) pairs the row rules of a contract can produce."""
-    checks = []
+def row_checks(columns: Mapping[str, Any], key: Iterable[str] = (), malformed: bool = False
+               ) -> list[tuple[str, str | None]]:
+    """The (reason code, column) pairs the row rules of a contract can produce (`malformed`:
+    the raw rows have a corrupt-record or rescued-data column)."""
+    checks: list[tuple[str, str | None]] = [(MALFORMED_ROW, None)] if malformed else []
     for name, spec in columns.items():
         r = ColumnRules.of(spec)
         if r.type != "string":
@@ -154,54 +157,6 @@ def profile(columns: Iterable[str], *, batch: str = BATCH_ID, landed: str | None
         return joined.select(*[
             (F.coalesce(F.col(name), F.array().cast(FAILURES_TYPE)) if name == "failures" else F.col(name))
             .cast(type_name).alias(name) for name, type_name in PROFILE_FIELDS])
-
-    return apply
-
-
-# -------------------------------------------------------------------------- measurements
-def previous_volumes(history: Iterable[tuple[Any, str, int]], current: Iterable[tuple[Any, str, int]],
-                     batches: int) -> dict[str, list[int]]:
-    """For each current batch, the rows of the `batches` batches before it: the earlier batches
-    of `history` (by time, then id), then the current ones landed before it. Entries are
-    (time, batch_id, rows); bounded (one per batch), so this runs on the driver."""
-    def order(entry):
-        at, batch_id, _ = entry
-        return (at is not None, at or datetime.min, batch_id)
-
-    seen = [rows for _, _, rows in sorted(history, key=order)]
-    out = {}
-    for at, batch_id, rows in sorted(current, key=order):
-        out[batch_id] = seen[-batches:] if batches else []
-        seen.append(rows)
-    return out
-
-
-def _median(values: Column) -> Column:
-    s = F.array_sort(values)
-    n = F.size(s)
-    half = F.floor(n / 2).cast("int")
-    mid = F.get(s, half)
-    low = F.get(s, half - 1)
-    return F.when(n == 0, F.lit(None).cast("double")).when(n % 2 == 1, mid.cast("double")) \
-        .otherwise((low + mid) / 2.0)
-
-
-def with_volume(df: DataFrame) -> DataFrame:
-    """Add `volume_baseline` (the median of `previous_rows`, NULL without history) and
-    `volume_ratio` (rows_in / baseline)."""
-    baseline = _median(F.coalesce(F.col("previous_rows"), F.array().cast("array<bigint>")))
-    return df.withColumn("volume_baseline", baseline).withColumn(
-        "volume_ratio", F.when(F.col("volume_baseline") > 0, F.col("rows_in") / F.col("volume_baseline")))
-
-
-def with_freshness(reference: datetime):
-    """Add `freshness_hours`: the age of `newest_event_at` at `reference` (the as-of's start:
-    an aware datetime, or a naive one in local time); negative when the batch holds events
-    after the as-of (a backfill)."""
-
-    def apply(df: DataFrame) -> DataFrame:
-        age = (F.unix_timestamp(instant(reference)) - F.unix_timestamp("newest_event_at")) / 3600.0
-        return df.withColumn("freshness_hours", age.cast("double"))
 
     return apply
 
@@ -318,6 +273,17 @@ def stale_source(column: str, max_age_hours: float) -> Column:
                  _finding(STALE_SOURCE, column, hours, max_age_hours, detail))
 
 
+def high_quarantine_rate(max_rate: float) -> Column:
+    """high_quarantine_rate: the share of the batch's rows that are quarantined (by row rules
+    and dataset-level quarantines) is above `max_rate`: a broken batch, or a broken contract.
+    Needs `rows_in` and `rows_quarantined`."""
+    rows_in, rows_q = F.col("rows_in"), F.col("rows_quarantined")
+    rate = F.when(rows_in > 0, rows_q / rows_in)
+    detail = F.concat(_text(rows_q), F.lit(" of "), _text(rows_in), F.lit(" rows quarantined ("),
+                      _fmt(rate * 100, 2), F.lit(f"%), above max_quarantine_rate {max_rate}"))
+    return _when(rate > F.lit(max_rate), _finding(HIGH_QUARANTINE_RATE, None, rate, max_rate, detail))
+
+
 def findings(*parts: Column):
     """Profile rows -> one row per finding (FINDING_SCHEMA), from anomaly functions' columns."""
 
@@ -346,7 +312,8 @@ def quarantine_rule(kind: str, column: str | None, batch_id: str, detail: str,
     - unexpected_string_values: the rows of the batch whose value is out of the domain;
     - low_presence: the rows of the batch without a value in the column;
     - new_column: the rows of the batch with a value in the undeclared column;
-    - missing_column, low/high_num_examples, stale_source: every row of the batch.
+    - missing_column, low/high_num_examples, stale_source, high_quarantine_rate: every row
+      of the batch.
     """
     in_batch = col(batch) == F.lit(batch_id)
     if kind == UNEXPECTED_STRING_VALUES:
@@ -355,7 +322,7 @@ def quarantine_rule(kind: str, column: str | None, batch_id: str, detail: str,
         offending = col(column).isNull()
     elif kind == NEW_COLUMN:
         offending = F.try_element_at(ORIGINAL, F.lit(column)).isNotNull()
-    elif kind in (MISSING_COLUMN, LOW_NUM_EXAMPLES, HIGH_NUM_EXAMPLES, STALE_SOURCE):
+    elif kind in (MISSING_COLUMN, LOW_NUM_EXAMPLES, HIGH_NUM_EXAMPLES, STALE_SOURCE, HIGH_QUARANTINE_RATE):
         offending = F.lit(True)
     else:
         raise ValueError(f"{kind} is not a dataset-level anomaly kind")

@@ -15,6 +15,7 @@ OUT_OF_DOMAIN = "out_of_domain"
 OUT_OF_RANGE = "out_of_range"
 PATTERN_MISMATCH = "pattern_mismatch"
 DUPLICATE_KEY = "duplicate_key"
+MALFORMED_ROW = "malformed_row"
 # dataset level
 MISSING_COLUMN = "missing_column"
 NEW_COLUMN = "new_column"
@@ -23,10 +24,12 @@ LOW_PRESENCE = "low_presence"
 LOW_NUM_EXAMPLES = "low_num_examples"
 HIGH_NUM_EXAMPLES = "high_num_examples"
 STALE_SOURCE = "stale_source"
+HIGH_QUARANTINE_RATE = "high_quarantine_rate"
 
-ROW_KINDS = (TYPE_MISMATCH, MISSING_VALUE, OUT_OF_DOMAIN, OUT_OF_RANGE, PATTERN_MISMATCH, DUPLICATE_KEY)
+ROW_KINDS = (TYPE_MISMATCH, MISSING_VALUE, OUT_OF_DOMAIN, OUT_OF_RANGE, PATTERN_MISMATCH, DUPLICATE_KEY,
+             MALFORMED_ROW)
 DATASET_KINDS = (MISSING_COLUMN, NEW_COLUMN, UNEXPECTED_STRING_VALUES, LOW_PRESENCE, LOW_NUM_EXAMPLES,
-                 HIGH_NUM_EXAMPLES, STALE_SOURCE)
+                 HIGH_NUM_EXAMPLES, STALE_SOURCE, HIGH_QUARANTINE_RATE)
 ALL_KINDS = ROW_KINDS + DATASET_KINDS
 # Kinds that concern one declared column, so a column may override their policy.
 COLUMN_KINDS = (TYPE_MISMATCH, MISSING_VALUE, OUT_OF_DOMAIN, OUT_OF_RANGE, PATTERN_MISMATCH, MISSING_COLUMN,
@@ -46,4 +49,24 @@ DEFAULT_POLICIES: dict[str, str] = {
     LOW_NUM_EXAMPLES: WARN,
     HIGH_NUM_EXAMPLES: WARN,
     STALE_SOURCE: WARN,
+    # a batch mostly rejected is a broken batch or a broken contract: stop, do not serve stale data
+    HIGH_QUARANTINE_RATE: FAIL,
 }
+
+# Alert kinds of the model checks (not contract anomalies: no policy applies to them).
+FEATURE_NO_GAIN = "feature_no_gain"          # train: a model feature whose permutation importance is nil
+CHALLENGER_REJECTED = "challenger_rejected"  # promote: the gate refused @challenger
+MODEL_KINDS = (FEATURE_NO_GAIN, CHALLENGER_REJECTED)
+
+# Findings of the monitor stage (alerts with stage `monitor`): drift, skew, model health and
+# the retraining trigger. Not contract anomalies: no policy applies to them.
+TRAINING_SERVING_SKEW = "training_serving_skew"
+FEATURE_DRIFT = "feature_drift"
+PREDICTION_DRIFT = "prediction_drift"
+EXAMPLE_SKEW = "example_skew"
+MODEL_STALE = "model_stale"
+QUALITY_DROP = "quality_drop"
+SLOW_DEGRADATION = "slow_degradation"
+RETRAIN_TRIGGERED = "retrain_triggered"  # train's retraining policy reads it
+MONITOR_KINDS = (TRAINING_SERVING_SKEW, FEATURE_DRIFT, PREDICTION_DRIFT, EXAMPLE_SKEW, MODEL_STALE, QUALITY_DROP,
+                 SLOW_DEGRADATION, RETRAIN_TRIGGERED)

@@ -15,7 +15,8 @@ Row-level reason codes (TensorFlow Data Validation's anomaly names where one fit
 | `out_of_domain` | the value is not one of the column's `domain` |
 | `out_of_range` | the value is below `min` or above `max` |
 | `pattern_mismatch` | a string value does not match the column's `pattern` |
-| `duplicate_key` | another row has the same key (`flag_duplicate_keys`) |
+| `duplicate_key` | another row has the same key (`transforms.contracts.keys`) |
+| `malformed_row` | the line did not parse into the header's fields (its text is in `_corrupt_record`, or Auto Loader's `_rescued_data` has a value) |
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Iterable, Mapping
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import BATCH_ID
+from transforms.columns import MALFORMED_COLUMNS, RESCUED_DATA
 from transforms.contracts.kinds import (
-    DUPLICATE_KEY,
+    MALFORMED_ROW,
     MISSING_VALUE,
     OUT_OF_DOMAIN,
     OUT_OF_RANGE,
@@ -44,7 +45,7 @@ QUARANTINED = "_quarantined"
 ROW_HASH = "_row_hash"
 BOOKKEEPING = (ORIGINAL, REASONS, QUARANTINED, ROW_HASH)
 REASON_TYPE = "array<struct<code:string,column:string,detail:string>>"
-
+SHOWN_CHARS = 200  # of a malformed line's text, in its reason (quarantine.original keeps all of it)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,23 @@ def pattern_rule(name: str, value: Column, pattern: str) -> Rule:
     """pattern_mismatch: a string value that does not match the (Java) regular expression."""
     return rule(PATTERN_MISMATCH, name, ~value.rlike(pattern),
                 F.concat(_text(value), F.lit(f" does not match {pattern}")))
+
+
+def malformed_rule(column: str) -> Rule:
+    """malformed_row: the raw row has a value in `column` (`_corrupt_record`: the text of a line
+    that did not parse into the header's fields; `_rescued_data`: what Auto Loader could not fit)."""
+    text = col(column).cast("string")
+    what = "line does not fit the header's fields: " if column != RESCUED_DATA else f"{RESCUED_DATA}: "
+    shown = F.when(F.length(text) > SHOWN_CHARS, F.concat(F.substring(text, 1, SHOWN_CHARS), F.lit("..."))) \
+        .otherwise(text)
+    return rule(MALFORMED_ROW, None, text.isNotNull(), F.concat(F.lit(what), shown))
+
+
+def malformed_rules(present: Iterable[str]) -> list[Rule]:
+    """The malformed_row rules of the raw columns `present` (none when the raw table has no
+    corrupt-record or rescued-data column)."""
+    present = set(present)
+    return [malformed_rule(c) for c in MALFORMED_COLUMNS if c in present]
 
 
 def typed_rules(columns: Mapping[str, Any], present: Iterable[str] | None = None
@@ -268,8 +286,8 @@ def validate(columns: Mapping[str, Any], null_tokens: list[str], keep: Iterable[
     `_row_hash`, `_reasons` and `_quarantined` (see `with_reasons`).
 
     `columns` maps each declared column to its ColumnRules (or (type, nullable)). Every input
-    column except `keep` is kept as text in `_original`; declared columns missing from the
-    input are typed as NULL.
+    column except `keep` is kept as text in `_original` (a malformed line's text too: see
+    `malformed_rule`); declared columns missing from the input are typed as NULL.
     """
     keep = list(keep)
 
@@ -282,6 +300,7 @@ def validate(columns: Mapping[str, Any], null_tokens: list[str], keep: Iterable[
         })
         normalized = with_original.transform(nulls_from_tokens(list(columns), null_tokens))
         typed, rules = typed_rules(columns, present=raw_columns)
+        rules = [*malformed_rules(raw_columns), *rules]
         checked = normalized.transform(with_reasons(rules, tolerated))
         return checked.select(
             *[col(k) for k in keep],
@@ -291,73 +310,6 @@ def validate(columns: Mapping[str, Any], null_tokens: list[str], keep: Iterable[
             F.col(REASONS),
             F.col(QUARANTINED),
         )
-
-    return apply
-
-
-# ----------------------------------------------------------------------- key uniqueness
-def flag_duplicate_keys(key: list[str], *, batch: str = BATCH_ID, order: Iterable[str] = (),
-                        scope: str = "table", existing: DataFrame | None = None,
-                        existing_name: str = "the clean table", tolerated: Iterable[tuple[str, str | None]] = ()):
-    """Add a `duplicate_key` reason to rows whose key is not unique.
-
-    Only rows not already quarantined by another rule take part: a rejected row does not
-    claim its key. Among those rows:
-
-    - scope `table`: the first batch (by `order`, then batch id) that holds a key owns it;
-      the key's rows in later batches are duplicates. Keys already in `existing` (the clean
-      table's keys from earlier batches) are duplicates too.
-    - scope `batch`: each batch owns its keys (full snapshots re-landed as batches).
-    - inside the owning batch, exact copies (same original text) keep one row and quarantine
-      the other copies; rows sharing the key with different values are all duplicates, since
-      nothing says which one is right.
-
-    Rows whose key has a NULL part are left alone (a key column is required anyway).
-    `tolerated` as in `with_reasons`: when (duplicate_key, <key>) is in it, duplicates are
-    reported but not quarantined.
-    """
-    name = key_text(key)
-    order = [c for c in order if c != batch]
-
-    def apply(df: DataFrame) -> DataFrame:
-        if not key:
-            return df
-        columns = df.columns
-        keys = [col(k) for k in key]
-        candidate = ~F.col(QUARANTINED)
-        for k in keys:
-            candidate = candidate & k.isNotNull()
-        out = df.withColumns({"__candidate": candidate, "__hash": F.col(ROW_HASH)})
-        by_key = Window.partitionBy("__candidate", *keys)
-        by_batch = Window.partitionBy("__candidate", *keys, col(batch))
-        by_copy = Window.partitionBy("__candidate", *keys, col(batch), "__hash").orderBy(col(batch))
-        rank = F.struct(*[col(c) for c in order], col(batch).alias("__batch"))
-        out = out.withColumns({
-            "__first": F.min(rank).over(by_key)["__batch"] if scope == "table" else col(batch),
-            "__rows": F.count(F.lit(1)).over(by_batch),
-            "__versions_differ": F.min("__hash").over(by_batch) != F.max("__hash").over(by_batch),
-            "__copy": F.row_number().over(by_copy),
-        })
-        if existing is not None and scope == "table":
-            seen = existing.select(*keys).distinct().withColumn("__exists", F.lit(True))
-            out = out.join(seen, key, "left")
-        else:
-            out = out.withColumn("__exists", F.lit(None).cast("boolean"))
-        later = col(batch) != F.col("__first")
-        rules = [
-            failed(F.col("__candidate") & F.col("__exists"), DUPLICATE_KEY, name,
-                   f"key already in {existing_name}"),
-            failed(F.col("__candidate") & later, DUPLICATE_KEY, name,
-                   F.concat(F.lit("key already in batch "), F.col("__first"))),
-            failed(F.col("__candidate") & ~later & F.col("__versions_differ"), DUPLICATE_KEY, name,
-                   F.concat(F.lit("key on "), F.col("__rows").cast("string"),
-                            F.lit(" rows of the batch with different values"))),
-            failed(F.col("__candidate") & ~later & ~F.col("__versions_differ") & (F.col("__copy") > 1),
-                   DUPLICATE_KEY, name, "exact copy of another row of the batch"),
-        ]
-        # One duplicate_key reason per row: the first rule that applies.
-        first = Rule(DUPLICATE_KEY, name, F.coalesce(*rules))
-        return out.transform(add_reasons([first], tolerated)).select(*columns)
 
     return apply
 

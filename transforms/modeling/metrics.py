@@ -21,6 +21,7 @@ EPS = sys.float_info.epsilon  # as scikit-learn clips probabilities for log loss
 BINARY_METRICS = ["auc", "pr_auc", "log_loss", "accuracy", "precision", "recall", "f1",
                   "label_rate", "predicted_positive_rate", "mean_score"]
 REGRESSION_METRICS = ["rmse", "mae", "r2", "mean_label", "mean_prediction"]
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 
 
 def _group_cols(groups: list[str]) -> list[Column]:
@@ -32,13 +33,16 @@ def _auc(df: DataFrame, groups: list[str], label: str, score: str) -> DataFrame:
     distinct score."""
     by_score = df.groupBy(*_group_cols(groups), F.col(score).alias("_s")).agg(
         F.sum(F.col(label)).alias("_pos"), F.sum(1 - F.col(label)).alias("_neg"))
-    part = Window.partitionBy(*_group_cols(groups)) if groups else Window.partitionBy(F.lit(0))
-    below = part.orderBy("_s").rowsBetween(Window.unboundedPreceding, -1)
-    at_or_above = part.orderBy(F.desc("_s")).rowsBetween(Window.unboundedPreceding, 0)
+    # one window (one sort per group): what lies below each score, and the group's totals; the
+    # positives and negatives at or above a score are the totals minus what lies below
+    part = (Window.partitionBy(*_group_cols(groups)) if groups else Window.partitionBy(F.lit(0))).orderBy("_s")
+    below = part.rowsBetween(Window.unboundedPreceding, -1)
+    whole = part.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     ranked = (by_score
               .withColumn("_neg_below", F.coalesce(F.sum("_neg").over(below), F.lit(0.0)))
-              .withColumn("_tp", F.sum("_pos").over(at_or_above))
-              .withColumn("_fp", F.sum("_neg").over(at_or_above)))
+              .withColumn("_pos_below", F.coalesce(F.sum("_pos").over(below), F.lit(0.0)))
+              .withColumn("_tp", F.sum("_pos").over(whole) - F.col("_pos_below"))
+              .withColumn("_fp", F.sum("_neg").over(whole) - F.col("_neg_below")))
     agg = ranked.groupBy(*_group_cols(groups)).agg(
         F.sum(F.col("_pos") * (F.col("_neg_below") + 0.5 * F.col("_neg"))).alias("_u"),
         F.sum("_pos").alias("_p"), F.sum("_neg").alias("_n"),
@@ -50,6 +54,11 @@ def _auc(df: DataFrame, groups: list[str], label: str, score: str) -> DataFrame:
         F.when((F.col("_p") > 0) & (F.col("_n") > 0), F.col("_u") / (F.col("_p") * F.col("_n"))).alias("auc"),
         F.when(F.col("_p") > 0, F.col("_ap") / F.col("_p")).alias("pr_auc"),
     )
+
+
+def auc(df: DataFrame, groups: list[str], label: str, score: str) -> DataFrame:
+    """Per group: `auc` (exact, ties included) and `pr_auc` of `score` against a 0/1 `label`."""
+    return _auc(df.where(F.col(label).isNotNull() & F.col(score).isNotNull()), groups, label, score)
 
 
 def binary_metrics(df: DataFrame, groups: list[str], label: str, score: str, prediction: str) -> DataFrame:

@@ -76,3 +76,33 @@ def fitted_preparation(model: PipelineModel) -> dict[str, dict]:
         elif isinstance(stage, CategoryEncoderModel):
             out.update({c: {"kind": "categorical", **v} for c, v in stage.fitted().items()})
     return out
+
+
+def split_model(model: PipelineModel) -> tuple[PipelineModel, Any]:
+    """A fitted `build_pipeline` model as (its preparation up to the assembled `features_vector`,
+    its estimator)."""
+    return PipelineModel(stages=list(model.stages[:-1])), model.stages[-1]
+
+
+def feature_slots(model: PipelineModel) -> dict[str, tuple[int, int]]:
+    """Where each feature lands in the assembled `features_vector` of a fitted `build_pipeline`
+    model: feature -> (first position, 0-based; number of positions). A numeric feature takes one
+    position, a categorical one a position per category plus `missing` and `other`."""
+    sizes: dict[str, tuple[str, int]] = {}
+    assembler = None
+    for stage in model.stages:
+        if isinstance(stage, MinMaxClipScalerModel):
+            sizes.update({out: (c, 1) for c, out in zip(stage.getInputCols(), stage.getOutputCols())})
+        elif isinstance(stage, CategoryEncoderModel):
+            fitted = stage.fitted()
+            sizes.update({out: (c, len(fitted[c]["slots"])) for c, out in zip(stage.getInputCols(), stage.getOutputCols())})
+        elif isinstance(stage, VectorAssembler):
+            assembler = stage
+    if assembler is None:
+        raise ValueError("not a build_pipeline model: no VectorAssembler stage")
+    out, start = {}, 0
+    for column in assembler.getInputCols():
+        feature, size = sizes[column]
+        out[feature] = (start, size)
+        start += size
+    return out

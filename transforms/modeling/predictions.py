@@ -1,4 +1,6 @@
-"""Shape a fitted model's output into the `predictions` table's rows."""
+"""Shape a fitted model's output into the `predictions` table's rows: Spark ML's output
+(`model_output`) or a pyfunc model's (`pyfunc_output`) -> `prediction` and `score`, then the
+table's columns (`prediction_rows`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pyspark.sql import functions as F
 
 from transforms.columns import (
     AS_OF,
+    BATCH,
     BINARY,
     MODEL_AGE_DAYS,
     MODEL_ALIAS,
@@ -22,6 +25,7 @@ from transforms.columns import (
     RUN_ID,
     SCORE,
     SCORED_AT,
+    SERVED_BY,
 )
 from transforms.sqltext import col
 
@@ -37,11 +41,39 @@ def model_output(kind: str):
     return apply
 
 
+def pyfunc_output(raw: str, kind: str, probabilities: bool, threshold: float = 0.5):
+    """A pyfunc model's output column `raw` -> `prediction` (double) and `score`, `raw` dropped.
+
+    Binary label: with `probabilities` `raw` is predict_proba's row (an array, the positive class
+    second) and `score` is its second element; otherwise `raw` is predict's value, taken as the
+    score (a probability, or the class itself). `prediction` is 1.0 when the score is above
+    `threshold` (as Spark ML's and scikit-learn's binary classifiers decide), else 0.0.
+    Regression: `prediction` and `score` are the predicted value."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        if kind != BINARY:
+            value = F.col(raw).cast("double")
+            return df.withColumn(PREDICTION, value).withColumn(SCORE, value).drop(raw)
+        score = (F.element_at(F.col(raw), 2) if probabilities else F.col(raw)).cast("double")
+        return (df.withColumn(SCORE, score)
+                .withColumn(PREDICTION, F.when(F.col(SCORE) > threshold, 1.0).when(F.col(SCORE).isNotNull(), 0.0))
+                .drop(raw))
+
+    return apply
+
+
+def model_age_days(trained_at: datetime, prediction_time: datetime) -> float:
+    """Days from a model's training cutoff to a prediction time (both naive UTC), as
+    `prediction_rows` writes them in `model_age_days`."""
+    return round((prediction_time - trained_at).total_seconds() / 86400.0, 3)
+
+
 def prediction_rows(key: list[str], event_time: str, model_name: str, model_version: str,
-                    model_alias: str, trained_at: datetime, run_id: str, scored_at: datetime):
+                    model_alias: str, trained_at: datetime, run_id: str, scored_at: datetime,
+                    served_by: str = BATCH):
     """Scored rows (with `prediction` and `score`, see `model_output`) -> the predictions table's
-    columns: key, as_of, prediction, score and the model's identity and age (days from its
-    training cutoff to the prediction time)."""
+    columns: key, as_of, prediction, score, the model's identity and age (days from its
+    training cutoff to the prediction time) and `served_by` (batch, on_demand)."""
 
     def apply(df: DataFrame) -> DataFrame:
         trained = F.lit(trained_at).cast("timestamp")
@@ -60,6 +92,7 @@ def prediction_rows(key: list[str], event_time: str, model_name: str, model_vers
             F.round(age_seconds / F.lit(86400.0), 3).alias(MODEL_AGE_DAYS),
             F.lit(run_id).alias(RUN_ID),
             F.lit(scored_at).cast("timestamp").alias(SCORED_AT),
+            F.lit(served_by).alias(SERVED_BY),
         )
 
     return apply

@@ -155,8 +155,11 @@ def one_hot(x: Column, vocabulary: list[str]) -> Column:
         index = F.when(value.isNull(), F.lit(n)).otherwise(F.coalesce(F.try_element_at(slots, value), F.lit(n + 1)))
     else:
         index = F.when(value.isNull(), F.lit(0)).otherwise(F.lit(1))
-    return array_to_vector(F.transform(F.sequence(F.lit(0), F.lit(n + 1)),
-                                       lambda i: F.when(i == index, F.lit(1.0)).otherwise(F.lit(0.0))))
+    # zeros, a one at the slot, zeros: the slot is computed once per row (a higher-order function
+    # comparing each position with it looked the value up in the vocabulary once per position,
+    # 7x slower on a 100-value vocabulary)
+    return array_to_vector(F.concat(F.array_repeat(F.lit(0.0), index), F.array(F.lit(1.0)),
+                                    F.array_repeat(F.lit(0.0), F.lit(n + 1) - index)))
 
 
 def encoded_slots(vocabulary: list[str]) -> list[str]:
@@ -211,8 +214,10 @@ class CategoryEncoderModel(Model, _EncoderParams, DefaultParamsReadable, Default
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         vocab = self.getOrDefault(self.vocabularies)
+        # the vector's size as ML attribute metadata: the assembler then needs no first row to
+        # learn it (an as-of without entities scores to no rows instead of failing)
         return dataset.withColumns({
-            out: one_hot(col(c), vocab[i])
+            out: one_hot(col(c), vocab[i]).alias(out, metadata={"ml_attr": {"num_attrs": len(vocab[i]) + 2}})
             for i, (c, out) in enumerate(zip(self.getInputCols(), self.getOutputCols()))
         })
 

@@ -59,3 +59,28 @@ def from_findings(findings: DataFrame, *, stage: str, source: str, as_of: date,
         F.col("batch_id").cast("string").alias("batch_id"),
         F.lit(created_at).cast("timestamp").alias("created_at"),
     )
+
+
+def from_monitor_findings(findings: DataFrame, *, stage: str, created_at: datetime,
+                          critical_kinds: list[str]) -> DataFrame:
+    """Alert rows from the monitor's findings (`as_of` (the window a finding is about), `kind`,
+    `subject`, `value`, `threshold`, `detail`): no source or batch; the id is a hash of the stage,
+    window, kind and subject, so a later run that finds the same thing about the same window
+    rewrites the alert. Kinds in `critical_kinds` (the ones that fail the stage) are critical."""
+    severity = F.when(F.col("kind").isin(*critical_kinds), F.lit(CRITICAL)).otherwise(F.lit(WARNING)) \
+        if critical_kinds else F.lit(WARNING)
+    none = F.lit(None).cast("string")
+    return findings.select(
+        alert_id(F.lit(stage), none, none, F.col("as_of"), F.col("kind"), F.col("subject")).alias("alert_id"),
+        F.col("as_of").cast("date").alias("as_of"),
+        F.lit(stage).alias("stage"),
+        severity.alias("severity"),
+        F.col("kind"),
+        F.col("subject"),
+        F.col("value").cast("double").alias("value"),
+        F.col("threshold").cast("double").alias("threshold"),
+        F.col("detail"),
+        none.alias("source"),
+        none.alias("batch_id"),
+        F.lit(created_at).cast("timestamp").alias("created_at"),
+    )

@@ -1,0 +1,175 @@
+"""Model health per window, the findings the monitor stage raises, and the retraining trigger.
+
+Checks (rows of `model_health`: window, model, slice, check, metric, value, baseline,
+threshold, num_labelled, passed, detail):
+- `model_age`: the serving model's age at the window (days from its training cutoff to the
+  prediction time) against the largest allowed;
+- `quality_drop` (sudden): the window's quality metric against the previous window's, same
+  slice; the loss may not exceed `max_drop`;
+- `slow_degradation`: the mean metric of the windows of the last `windows` days against the
+  serving model's own evaluation at training; the loss may not exceed `max_decline`.
+A quality check needs `min_labelled` out-of-sample labelled rows in each window it reads;
+with fewer, `passed` is NULL (no decision).
+
+Findings (`as_of`, `kind`, `subject`, `value`, `threshold`, `detail`) are what becomes an
+alert: a drifted drift_metrics row or a failed check.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from transforms.columns import (
+    AS_OF,
+    BASELINE,
+    COLUMN_NAME,
+    CONSECUTIVE,
+    DRIFT_TYPE,
+    EXAMPLE,
+    MODEL_AGE_DAYS,
+    MODEL_ID,
+    NUM_LABELLED,
+    PREDICTION,
+    SCORE,
+    SLICE_KEY,
+    SLICE_VALUE,
+)
+from transforms.contracts.kinds import (
+    EXAMPLE_SKEW,
+    FEATURE_DRIFT,
+    MODEL_STALE,
+    PREDICTION_DRIFT,
+    QUALITY_DROP,
+    RETRAIN_TRIGGERED,
+    SLOW_DEGRADATION,
+    TRAINING_SERVING_SKEW,
+)
+from transforms.sqltext import col
+
+MODEL_AGE = "model_age"
+CHECK_KINDS = {MODEL_AGE: MODEL_STALE, QUALITY_DROP: QUALITY_DROP, SLOW_DEGRADATION: SLOW_DEGRADATION}
+HEALTH_COLUMNS = [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE, "check", "metric", "value", "baseline", "threshold",
+                  NUM_LABELLED, "passed", "detail"]
+FINDING_COLUMNS = [AS_OF, "kind", "subject", "value", "threshold", "detail"]
+
+
+def _fmt(value: Column, digits: int = 4) -> Column:
+    return F.format_number(value, digits)
+
+
+def _slice_suffix() -> Column:
+    return F.when(F.col(SLICE_KEY).isNull(), F.lit("")).otherwise(
+        F.concat(F.lit(" ["), F.col(SLICE_KEY), F.lit("="), F.coalesce(F.col(SLICE_VALUE), F.lit("NULL")), F.lit("]")))
+
+
+def model_age(windows: DataFrame, max_age_days: float) -> DataFrame:
+    """Prediction rows (as_of, model_id, model_age_days) -> one `model_age` check per window
+    and model (its largest age in the window)."""
+    ages = windows.groupBy(AS_OF, MODEL_ID).agg(F.max(MODEL_AGE_DAYS).alias("value"))
+    return ages.select(
+        F.col(AS_OF), F.col(MODEL_ID), F.lit(None).cast("string").alias(SLICE_KEY),
+        F.lit(None).cast("string").alias(SLICE_VALUE), F.lit(MODEL_AGE).alias("check"),
+        F.lit(MODEL_AGE_DAYS).alias("metric"), F.col("value").cast("double").alias("value"),
+        F.lit(None).cast("double").alias("baseline"), F.lit(float(max_age_days)).alias("threshold"),
+        F.lit(None).cast("long").alias(NUM_LABELLED), (F.col("value") <= max_age_days).alias("passed"),
+        F.concat(F.col(MODEL_ID), F.lit(" is "), _fmt(F.col("value"), 1), F.lit(" days old at the window (at most "),
+                 F.lit(str(max_age_days)), F.lit(")")).alias("detail"))
+
+
+def quality_checks(metrics: DataFrame, reference: DataFrame, metric: str, *, lower_is_better: bool,
+                   min_labelled: int, max_drop: float, windows: int, max_decline: float,
+                   days: list[date]) -> DataFrame:
+    """slice_metrics rows (as_of, model_id, slice_key, slice_value, num_labelled, `metric`;
+    every window the checks read) and the models' own evaluation (model_id, slice_key,
+    slice_value, `reference`) -> a `quality_drop` and a `slow_degradation` check per window of
+    `days` and slice."""
+    enough = F.col(NUM_LABELLED) >= min_labelled
+    good = F.when(enough, col(metric))
+    day = F.datediff(F.col(AS_OF), F.lit(date(1970, 1, 1)))
+    by_slice = Window.partitionBy(SLICE_KEY, SLICE_VALUE).orderBy(day)
+    sign = -1.0 if lower_is_better else 1.0      # loss = sign * (before - now)
+    rows = (metrics
+            .withColumn("_now", good)
+            .withColumn("_before", F.first(good, ignorenulls=True).over(by_slice.rangeBetween(-1, -1)))
+            .withColumn("_mean", F.avg(good).over(by_slice.rangeBetween(-(windows - 1), 0)))
+            .withColumn("_n", F.count(good).over(by_slice.rangeBetween(-(windows - 1), 0)))
+            .where(F.col(AS_OF).isin(days)))
+    ref = reference.select(col(MODEL_ID), col(SLICE_KEY).alias("_rk"), col(SLICE_VALUE).alias("_rv"), "reference")
+    rows = rows.join(ref, on=[rows[MODEL_ID] == ref[MODEL_ID], rows[SLICE_KEY].eqNullSafe(ref["_rk"]),
+                              rows[SLICE_VALUE].eqNullSafe(ref["_rv"])], how="left").drop(ref[MODEL_ID])
+    base = [F.col(AS_OF), F.col(MODEL_ID), F.col(SLICE_KEY), F.col(SLICE_VALUE)]
+    drop_loss = F.lit(sign) * (F.col("_before") - F.col("_now"))
+    decline = F.lit(sign) * (F.col("reference") - F.col("_mean"))
+    sudden = rows.select(
+        *base, F.lit(QUALITY_DROP).alias("check"), F.lit(metric).alias("metric"), F.col("_now").alias("value"),
+        F.col("_before").alias("baseline"), F.lit(float(max_drop)).alias("threshold"), F.col(NUM_LABELLED),
+        F.when(F.col("_now").isNotNull() & F.col("_before").isNotNull(), drop_loss <= max_drop).alias("passed"),
+        F.when(F.col("_now").isNull() | F.col("_before").isNull(),
+               F.lit(f"fewer than {min_labelled} labelled rows in the window or the one before: no decision"))
+         .otherwise(F.concat(F.lit(f"{metric} "), _fmt(F.col("_now")), F.lit(" vs "), _fmt(F.col("_before")),
+                             F.lit(" the window before: loss "), _fmt(drop_loss), F.lit(f" (at most {max_drop})"))
+                    ).alias("detail"))
+    slow = rows.select(
+        *base, F.lit(SLOW_DEGRADATION).alias("check"), F.lit(metric).alias("metric"), F.col("_mean").alias("value"),
+        F.col("reference").alias("baseline"), F.lit(float(max_decline)).alias("threshold"), F.col(NUM_LABELLED),
+        F.when(F.col("_mean").isNotNull() & F.col("reference").isNotNull(), decline <= max_decline).alias("passed"),
+        F.when(F.col("_mean").isNull() | F.col("reference").isNull(),
+               F.lit(f"no window of the last {windows} with {min_labelled} labelled rows, or no evaluation at training"))
+         .otherwise(F.concat(F.lit(f"mean {metric} "), _fmt(F.col("_mean")), F.lit(" over "), F.col("_n"),
+                             F.lit(f" window(s) of the last {windows} vs "), _fmt(F.col("reference")),
+                             F.lit(" at training: loss "), _fmt(decline), F.lit(f" (at most {max_decline})"))
+                    ).alias("detail"))
+    return sudden.unionByName(slow)
+
+
+def drift_findings(drift: DataFrame) -> DataFrame:
+    """drift_metrics rows -> a finding per drifted row: training_serving_skew (BASELINE),
+    feature_drift (CONSECUTIVE), prediction_drift (either, on the score or the prediction: the
+    subject says which, `score (BASELINE)`), example_skew (EXAMPLE)."""
+    output = F.col(COLUMN_NAME).isin(SCORE, PREDICTION)
+    kind = (F.when(F.col(DRIFT_TYPE) == EXAMPLE, F.lit(EXAMPLE_SKEW))
+            .when(output, F.lit(PREDICTION_DRIFT))
+            .when(F.col(DRIFT_TYPE) == BASELINE, F.lit(TRAINING_SERVING_SKEW))
+            .when(F.col(DRIFT_TYPE) == CONSECUTIVE, F.lit(FEATURE_DRIFT)))
+    relation = F.when(F.col("metric").isin("ks_test", "chi_squared_test"), F.lit(" p-value < ")).otherwise(F.lit(" > "))
+    detail = F.concat(
+        F.col(COLUMN_NAME), _slice_suffix(), F.lit(" ("), F.col(DRIFT_TYPE), F.lit(", "), F.col(MODEL_ID), F.lit("): "),
+        F.col("metric"), F.lit(" "), _fmt(F.col("value")), relation, F.col("threshold").cast("string"),
+        F.lit(" vs "), F.col("baseline"),
+        F.when(F.col("mean").isNotNull(), F.concat(F.lit("; mean "), _fmt(F.col("mean"), 3), F.lit(" vs "),
+                                                   _fmt(F.col("baseline_mean"), 3))).otherwise(F.lit("")))
+    # the score or prediction can drift against both baselines: the comparison is in the subject
+    subject = F.concat(F.col(COLUMN_NAME), _slice_suffix(), F.when(output, F.concat(
+        F.lit(" ("), F.col(DRIFT_TYPE), F.lit(")"))).otherwise(F.lit("")))
+    return drift.where(F.col("drifted")).select(
+        F.col(AS_OF), kind.alias("kind"), subject.alias("subject"),
+        F.col("value"), F.col("threshold"), detail.alias("detail"))
+
+
+def health_findings(health: DataFrame) -> DataFrame:
+    """model_health rows -> a finding per failed check: model_stale, quality_drop, slow_degradation."""
+    kind = F.lit(None).cast("string")
+    for check, k in CHECK_KINDS.items():
+        kind = F.when(F.col("check") == check, F.lit(k)).otherwise(kind)
+    subject = F.when(F.col("check") == MODEL_AGE, F.col(MODEL_ID)).otherwise(F.concat(F.col("metric"), _slice_suffix()))
+    return health.where(F.col("passed") == F.lit(False)).select(
+        F.col(AS_OF), kind.alias("kind"), subject.alias("subject"), F.col("value"), F.col("threshold"),
+        F.concat(F.col("detail"), F.lit(" ("), F.col(MODEL_ID), F.lit(")")).alias("detail"))
+
+
+def retrain_trigger(findings: DataFrame, as_of: date, subject: str, *, windows: int, violations: int,
+                    kinds: list[str]) -> DataFrame:
+    """Findings (as_of, kind) of the windows up to `as_of` -> one `retrain_triggered` finding
+    when at least `violations` of the last `windows` windows raised one of `kinds` (else none)."""
+    first = F.date_sub(F.lit(as_of), windows - 1)
+    hits = findings.where(F.col("kind").isin(*kinds) & (F.col(AS_OF) >= first) & (F.col(AS_OF) <= F.lit(as_of)))
+    agg = hits.agg(F.countDistinct(AS_OF).alias("n"), F.array_sort(F.collect_set("kind")).alias("kinds"))
+    return agg.where(F.col("n") >= violations).select(
+        F.lit(as_of).alias(AS_OF), F.lit(RETRAIN_TRIGGERED).alias("kind"), F.lit(subject).alias("subject"),
+        F.col("n").cast("double").alias("value"), F.lit(float(violations)).alias("threshold"),
+        F.concat(F.col("n").cast("string"), F.lit(f" of the last {windows} windows raised "),
+                 F.array_join(F.col("kinds"), ", "), F.lit(f" (trigger: {violations} of {windows}): retrain {subject}"))
+        .alias("detail"))
