@@ -155,6 +155,11 @@ class Source(Strict):
         "events", description="events: each batch adds rows (facts arrive once); snapshot: each batch is a "
         "full export of a catalog, and clean_<source> keeps every version of each key with the time it "
         "was valid from and to (_valid_from, _valid_to)")
+    @property
+    def key_checked_in(self) -> str:
+        """Where a key must be unique: a snapshot's keys within each batch (its versions live in clean)."""
+        return "batch" if self.arrival == "snapshot" else self.key_scope
+
     snapshot_time: SqlExpr | None = Field(
         None, description="snapshot: SQL timestamp over the batch's rows, when the export was taken (one "
         "value per batch, e.g. an export-date column); default: when the batch was landed (_landed_at)")

@@ -103,9 +103,12 @@ class UseCase(Strict):
             unknown = [n for n in names if n not in model_inputs]
             if unknown:
                 raise ValueError(f"{where}: {unknown} are not model features")
-        if self.split.out_of_time_days >= self.train.window_days:
-            raise ValueError(f"split.out_of_time_days ({self.split.out_of_time_days}) must be below "
-                             f"train.window_days ({self.train.window_days}): nothing would be left to train on")
+        delay = self.label.outcome.within_days if self.label.outcome else 0
+        if self.split.out_of_time_days + delay >= self.train.window_days:
+            raise ValueError(f"split.out_of_time_days ({self.split.out_of_time_days})"
+                             + (f" + label.outcome.within_days ({delay})" if delay else "")
+                             + f" must be below train.window_days ({self.train.window_days}): nothing would be left "
+                             "to train on")
         if self.gate.evaluate_on == "out_of_time" and self.split.out_of_time_days == 0:
             raise ValueError("gate.evaluate_on is out_of_time but split.out_of_time_days is 0: hold out some days "
                              "or evaluate on test")

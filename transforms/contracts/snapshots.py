@@ -36,12 +36,13 @@ def version_hash(columns: Iterable[str]) -> Column:
 
 
 def snapshot_changes(current: DataFrame, incoming: DataFrame, key: list[str], value_columns: list[str],
-                     at: Column, held: DataFrame | None = None) -> DataFrame:
+                     at: Column, held: DataFrame | None = None, carry: Iterable[str] = ()) -> DataFrame:
     """The staged rows of one snapshot batch: `incoming` (the batch's clean rows: key unique,
     `value_columns`, `_batch_id`, `_landed_at`) against `current` (the table's versions with
     `_valid_to` NULL). `at` is the snapshot's time; `held` holds the keys of the batch's rows
-    the contract rejected. Returns the columns of the table plus `_close` (true: close the
-    current version of this key at `_valid_to`; false: insert this version) and `_change`."""
+    the contract rejected; `carry` columns are stored with a new version but not compared (the
+    export's own date). Returns the columns of the table plus `_close` (true: close the current
+    version of this key at `_valid_to`; false: insert this version) and `_change`."""
     cur = current.where(col(VALID_TO).isNull()).select(
         *[col(k) for k in key], version_hash(value_columns).alias("_h_cur"))
     new = incoming.select(*[col(c) for c in incoming.columns], version_hash(value_columns).alias("_h_new"))
@@ -56,7 +57,7 @@ def snapshot_changes(current: DataFrame, incoming: DataFrame, key: list[str], va
     gone = F.col("_h_cur").isNotNull() & F.col("_h_new").isNull() & F.col("_held").isNull()
     change = F.when(is_new, NEW).when(changed, CHANGED).when(gone, GONE)
     both = both.withColumn(CHANGE, change).where(F.col(CHANGE).isNotNull())
-    columns = [*key, *value_columns, BATCH_ID, LANDED_AT]
+    columns = [*key, *value_columns, *carry, BATCH_ID, LANDED_AT]
     opens = both.where(F.col(CHANGE) != GONE).select(
         *[col(c) for c in columns], at.cast("timestamp").alias(VALID_FROM),
         F.lit(None).cast("timestamp").alias(VALID_TO), F.lit(False).alias(CLOSE), col(CHANGE))
