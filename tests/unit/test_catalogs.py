@@ -121,3 +121,18 @@ def test_sample_as_ofs_keeps_every_nth_day_per_entity(spark):
     assert len(set(phases.values())) > 1                                   # not the same days for all
     assert kept.exceptAll(rows.transform(sample_as_ofs(["id"], 7))).count() == 0   # deterministic
     assert rows.transform(sample_as_ofs(["id"], 1)).count() == rows.count()
+
+
+def test_the_split_is_by_entity_across_its_as_ofs(spark):
+    """(entity, as-of) rows of a snapshot catalog: every as-of of an entity lands on the same
+    side (the hash is of the key only), out-of-time rows aside."""
+    from transforms.modeling.split import assign_split
+
+    rows = [(f"e{i}", date(2024, 1, d)) for i in range(8) for d in (1, 2, 3, 9)]
+    df = spark.createDataFrame(rows, "k string, as_of date")
+    got = df.transform(assign_split(["k"], 0.5, "s", out_of_time_from=date(2024, 1, 9)))
+    side = {r.k: r.split for r in df.select("k").distinct().transform(assign_split(["k"], 0.5, "s")).collect()}
+    expected = spark.createDataFrame(
+        [(k, d, "out_of_time" if d == date(2024, 1, 9) else side[k]) for k, d in rows], "k string, as_of date, split string")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    assert {"train", "test"} == set(side.values())
