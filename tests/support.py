@@ -88,7 +88,7 @@ def events_use_case(name: str, schema: str, sources: dict[str, Any], label: str 
         "entity": {"source": "events", "key": ["id"], "event_time": "at"},
         "label": {"name": "y", "kind": "binary", "expr": label, "known_at": "at"},
         "features": [{"name": "kind", "kind": "categorical"}],
-        "split": {"test_fraction": 0.5, "salt": "s"},
+        "split": {"test_fraction": 0.5, "salt": "s", "out_of_time_days": 1},
         "train": {"window_days": 3, "seed": 1},
         "model": {"name": name, "algorithm": "logistic_regression", "primary_metric": "auc"},
         "mlflow": {"experiment": name},
