@@ -21,10 +21,12 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakescore.feature_rows import FeatureError, build, guarded
+from lakescore import alerts
+from lakescore.feature_rows import FeatureError, build, catalog_rule, guarded
 from lakescore.runtime import Context
 from lakescore.training_data import window_first_day
 from transforms.columns import AS_OF, FEATURE_SET
+from transforms.contracts.kinds import EMPTY_CATALOG
 from transforms.features.compute import TYPES
 from transforms.sqltext import dates_predicate
 
@@ -70,11 +72,18 @@ def run(ctx: Context) -> dict:
         _check_schema(ctx, out)
         rows = store.write(out, cfg.tables.features, replace_where=dates_predicate(AS_OF, days),
                            partition_by=[AS_OF])
+        today = out.where(F.col(AS_OF) == F.lit(ctx.as_of)).count()
     finally:
         features.unpersist()
+    empty = None if today else (f"the catalog of as-of {ctx.as_of} is empty: no entity of "
+                                f"{store.display(cfg.clean_table(cfg.entity.source))} is in it ({catalog_rule(cfg)}); "
+                                "its partition of features is empty")
+    if empty:
+        log.warning("features: %s", empty)
+    alerts.as_of_alert(ctx, stage="features", kind=EMPTY_CATALOG, source=cfg.entity.source, detail=empty)
     log.info("features: %d as-of day(s) from %s to %s, %d rows, %d features, feature set %s",
              len(days), days[0], days[-1], rows, len(cfg.features.columns), cfg.feature_set_id)
-    return {"days": len(days), "rows": rows}
+    return {"days": len(days), "rows": rows, "catalog": today}
 
 
 if __name__ == "__main__":

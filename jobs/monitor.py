@@ -26,6 +26,7 @@ from lakescore.config import LOWER_IS_BETTER
 from lakescore.errors import StageError
 from lakescore.monitoring_data import ServedModel, Window, features_as_served, previous_days, served_model, training_rows, windows
 from lakescore.runtime import Context
+from lakescore.training_data import labels_of
 from transforms import schemas
 from transforms.columns import (
     AS_OF,
@@ -49,7 +50,6 @@ from transforms.columns import (
 )
 from transforms.contracts.kinds import RETRAIN_TRIGGERED
 from transforms.features.asof import day_start
-from transforms.modeling.labels import labels
 from transforms.modeling.metrics import explode_slices, quality_metrics
 from transforms.monitoring import comparisons, health, skew
 from transforms.monitoring.alerts import from_monitor_findings
@@ -79,9 +79,8 @@ def write_slice_metrics(ctx: Context, preds: DataFrame, days: list[date]) -> int
     slices = store.read(cfg.tables.features, where=dates_predicate(AS_OF, days), count=False) \
         .select(*key, AS_OF, *cfg.slices)
     known_by = day_start(F.lit(ctx.as_of), cfg.entity.timezone)   # what a run on the as-of could know
-    lab = store.read(cfg.clean_table(cfg.entity.source), count=False).transform(
-        labels(key, cfg.label.name, cfg.label.expr, cfg.label.known_at, known_before=known_by))
-    joined = (preds.join(slices, on=[*key, AS_OF], how="left").join(lab, on=key, how="left")
+    lab, on = labels_of(ctx, preds, known_by, min(days), max(days))
+    joined = (preds.join(slices, on=[*key, AS_OF], how="left").join(lab, on=on, how="left")
               .transform(out_of_sample(cfg.label.name)).transform(explode_slices(cfg.slices)))
     metrics = window_quality(joined, [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE], cfg.label.kind, cfg.label.name,
                              SCORE, PREDICTION)

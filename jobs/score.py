@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakescore import models, registry
+from lakescore import alerts, models, registry
 from lakescore.errors import StageError, reason
 from lakescore.runtime import Context
-from transforms.columns import AS_OF, BATCH, FEATURES_VERSION, SCORED_AT
+from transforms.columns import AS_OF, BATCH, FEATURES_VERSION, PREDICTION, SCORE, SCORED_AT
+from transforms.contracts.kinds import EMPTY_CATALOG
 from transforms.modeling.predictions import prediction_rows
 from transforms.sqltext import eq, ident
 
@@ -48,6 +50,10 @@ def _load(ctx: Context, champion: registry.ModelRef):
                             f"{registry.artifact_location(champion)} cannot be loaded: {message}") from None
 
 
+def _no_rows(rows: DataFrame) -> DataFrame:
+    return rows.withColumns({PREDICTION: F.lit(None).cast("double"), SCORE: F.lit(None).cast("double")})
+
+
 def run(ctx: Context) -> dict:
     cfg, store = ctx.cfg, ctx.tables
     registry.configure(ctx)
@@ -57,7 +63,11 @@ def run(ctx: Context) -> dict:
     models.enforce_age(ctx, champion.name, champion.version, champion.trained_at)
     rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
     features_version = store.versions_read[store.display(cfg.tables.features)]  # what monitor compares later
+    empty = rows.isEmpty()
+    # An empty catalog skips the model (a pipeline cannot size its vectors on no rows) and
+    # writes the as-of's partition empty, replacing what an earlier run wrote there.
     kind, predict = _load(ctx, champion)
+    predict = _no_rows if empty else predict
     predictions = predict(rows).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, champion.name, champion.version,
         registry.CHAMPION, champion.trained_at, champion.run_id, Context.now(), BATCH)
@@ -67,8 +77,11 @@ def run(ctx: Context) -> dict:
     if cfg.score.zorder and written:
         store.optimize(cfg.tables.predictions, eq(AS_OF, ctx.as_of), cfg.entity.key)
     store.create_view(cfg.tables.predictions_latest, latest_view_sql(ctx))
-    if written == 0:
-        log.warning("score: no catalog entity for as-of %s", ctx.as_of)
+    detail = (f"no catalog entity for as-of {ctx.as_of} in {store.display(cfg.tables.features)}: its predictions "
+              "partition is empty" if empty else None)
+    if detail:
+        log.warning("score: %s", detail)
+    alerts.as_of_alert(ctx, stage="score", kind=EMPTY_CATALOG, source=cfg.entity.source, detail=detail)
     log.info("score: %d predictions for %s by %s version %s (%s, %s)", written, ctx.as_of, champion.name,
              champion.version, kind.flavor, kind.path)
     return {"predictions": written, "model_version": champion.version, "flavor": kind.flavor}

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 import mlflow
 import mlflow.spark
@@ -33,7 +34,7 @@ from lakescore.config import LOWER_IS_BETTER, POWER_METRIC, Feature, UseCase
 from lakescore.errors import StageError
 from lakescore.gate_inputs import ROWS_NAME
 from lakescore.runtime import Context
-from lakescore.training_data import evaluate_by, spark_ml_scorer, training_frame
+from lakescore.training_data import evaluate_by, label_delay_days, spark_ml_scorer, training_frame
 from transforms.columns import AS_OF, FEATURE_SET, OUT_OF_TIME, PREDICTION, SLICE_KEY, SPLIT, TEST, TRAIN
 from transforms.features.asof import prediction_time
 from transforms.modeling import importance as imp
@@ -105,8 +106,11 @@ def _check_rows(ctx: Context, data: DataFrame) -> dict[str, int]:
         raise TrainError(f"table {table}: {counts[TRAIN]} training and {counts[TEST]} test rows with labels before "
                          f"{ctx.as_of}; train.min_rows is {cfg.train.min_rows}")
     if cfg.split.out_of_time_days and counts[OUT_OF_TIME] == 0:
+        delay = label_delay_days(cfg)
         raise TrainError(f"table {table}: no labelled rows in the last {cfg.split.out_of_time_days} as-ofs before "
-                         f"{ctx.as_of} (split.out_of_time_days): nothing to evaluate out of time on")
+                         f"{ctx.as_of - timedelta(days=delay)} (split.out_of_time_days"
+                         + (f", before the {delay}-day outcome windows that are still open" if delay else "")
+                         + "): nothing to evaluate out of time on")
     return counts
 
 

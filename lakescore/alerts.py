@@ -13,9 +13,13 @@ leaves exactly the alerts of one run. An alert that is written again keeps its f
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from lakescore.runtime import Context
-from transforms.monitoring.alerts import ALERT_COLUMNS
+from transforms.columns import AS_OF
+from transforms.contracts.anomalies import FINDING_SCHEMA
+from transforms.monitoring.alerts import ALERT_COLUMNS, WARNING, from_findings
+from transforms.sqltext import all_of, eq
 
 
 def write(ctx: Context, alerts: DataFrame, scope: str, *, empty: bool | None = None) -> int:
@@ -30,3 +34,16 @@ def write(ctx: Context, alerts: DataFrame, scope: str, *, empty: bool | None = N
             and store.spark.table(store.display(table)).where(scope).isEmpty():
         return 0
     return store.merge(alerts, table, ["alert_id"], keep=["created_at"], delete_where=scope)
+
+
+def as_of_alert(ctx: Context, *, stage: str, kind: str, source: str, detail: str | None,
+                value: float | None = None, threshold: float | None = None) -> None:
+    """One warning alert of `kind` for the stage and the as-of (`detail` says what happened), or
+    with `detail` None, none: a re-run that no longer finds it removes the alert of the as-of."""
+    store = ctx.tables
+    if detail is None and not store.exists(ctx.cfg.tables.alerts):
+        return
+    findings = [(None, kind, None, value, threshold, detail)] if detail else []
+    rows = from_findings(store.spark.createDataFrame(findings, FINDING_SCHEMA), stage=stage, source=source,
+                         as_of=ctx.as_of, created_at=Context.now(), severity=F.lit(WARNING))
+    write(ctx, rows, all_of(eq("stage", stage), eq("kind", kind), eq(AS_OF, ctx.as_of)), empty=not findings)

@@ -20,7 +20,7 @@ from lakescore.config import UseCase
 from lakescore.errors import StageError
 from lakescore.runtime import Context
 from transforms.columns import AS_OF, PREDICTION_TIME
-from transforms.features.asof import catalog_spine
+from transforms.features.asof import catalog_spine, snapshot_spine
 from transforms.features.compute import FeatureDef, FeatureExpressionError, drop_after_event, feature_columns
 from transforms.features.joins import Agg, with_history, with_lookup, with_point_in_time
 from transforms.features.leakage import SOURCE_TIME_PREFIX, point_in_time_violations
@@ -40,6 +40,27 @@ def feature_defs(cfg: UseCase) -> list[FeatureDef]:
             for f in cfg.features.columns]
 
 
+def spine(cfg: UseCase, first: date, last: date):
+    """The catalog of the as-ofs in [first, last]: an events catalog scores the entities whose
+    event time falls in an as-of's horizon; a snapshot catalog scores every entity whose version
+    was known at an as-of's prediction time (clean rows of a snapshot source are versions)."""
+    entity = cfg.entity
+    if entity.snapshot:
+        return snapshot_spine(entity.timezone, first, last)
+    return catalog_spine(entity.event_time, entity.timezone, entity.horizon_days, first, last)
+
+
+def catalog_rule(cfg: UseCase) -> str:
+    """Which entities an as-of scores, in words (for messages)."""
+    entity = cfg.entity
+    if entity.snapshot:
+        rule = "every entity whose version was known at the as-of's prediction time"
+        rule += f" and active ({entity.active})" if entity.active else ""
+    else:
+        rule = (f"its {entity.event_time} in [as-of, as-of + {entity.horizon_days} day(s)) in {entity.timezone}")
+    return rule + (f", entity.filter {entity.filter}" if entity.filter else "")
+
+
 def build(ctx: Context, days: list[date], entities: Column | None = None) -> DataFrame:
     """The feature rows of `days` (sorted), with the leakage guard's source-time columns;
     `entities` (a condition on the entity source's clean rows, e.g. its key) restricts the
@@ -49,9 +70,10 @@ def build(ctx: Context, days: list[date], entities: Column | None = None) -> Dat
     clean = store.read(cfg.clean_table(entity.source), count=entities is None)
     if entities is not None:
         clean = clean.where(entities)
-    rows = clean.transform(catalog_spine(entity.event_time, entity.timezone, entity.horizon_days,
-                                         days[0], days[-1]))
+    rows = clean.transform(spine(cfg, days[0], days[-1]))
     rows = rows.where(F.col(AS_OF).isin(days))
+    if entity.active:
+        rows = rows.where(F.expr(entity.active))
     if entity.filter:
         rows = rows.where(F.expr(entity.filter))
     # only the columns features need travel through the joins (and none known after the event)

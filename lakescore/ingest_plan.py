@@ -94,6 +94,7 @@ class Plan:
     as_of: dict = field(default_factory=dict)  # batch id -> the as-of it is checked for
     blank: dict = field(default_factory=dict)  # batch id -> blank lines of its file (None: unknown)
     stale: DataFrame | None = None  # without a new batch: the stale_source check, not yet run
+    snapshot: dict | None = None  # a snapshot source: keys new, changed, gone, held; versions written
     cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
@@ -251,10 +252,10 @@ def check_source(ctx: Context, source: str, src: Source, history: History | None
     rows = raw.transform(cleaning.validate(rules, src.null_values, keep=meta, tolerated=tolerated))
     if src.key:
         existing = None
-        if src.key_scope == "table" and store.exists(clean_name):
+        if src.key_checked_in == "table" and store.exists(clean_name):
             existing = store.read(clean_name, where=f"NOT ({in_list(BATCH_ID, batches)})", count=False)
         rows = rows.transform(key_rules.flag_duplicate_keys(
-            src.key, batch=BATCH_ID, order=[LANDED_AT] if LANDED_AT in meta else [], scope=src.key_scope,
+            src.key, batch=BATCH_ID, order=[LANDED_AT] if LANDED_AT in meta else [], scope=src.key_checked_in,
             existing=existing, existing_name=store.display(clean_name), tolerated=tolerated))
     rows = rows.cache()
     plan = Plan(source, batches, rows=rows, cached=[rows], as_of=as_of or {b: ctx.as_of for b in batches})

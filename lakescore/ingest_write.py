@@ -22,10 +22,12 @@ from lakescore.ingest_plan import (
     contract_hash,
 )
 from lakescore.runtime import Context
+from lakescore.snapshot_write import write_snapshots
 from transforms.columns import BATCH_ID
 from transforms.contracts import anomalies as contracts
 from transforms.contracts import quality
 from transforms.contracts import rules as cleaning
+from transforms.contracts.kinds import SNAPSHOT_HELD, WARN
 from transforms.monitoring import alerts as alert_rows
 from transforms.sqltext import all_of, any_of, eq, in_list
 
@@ -99,7 +101,16 @@ def write(ctx: Context, plans: list[Plan], *, replayed_at: datetime | None = Non
         # Rows written come from each commit's Delta metrics: the check is on what landed.
         for p in active:
             clean = cleaning.clean_rows(p.rows, cfg.sources[p.source].derived)
-            if p.source in rebuild:
+            if cfg.sources[p.source].arrival == "snapshot":
+                applied, held = write_snapshots(ctx, p.source, p.rows, clean, rebuild=p.source in rebuild)
+                written = applied.pop("rows_clean")
+                p.snapshot = applied
+                p.findings += [{"batch_id": b, "kind": SNAPSHOT_HELD, "column": None, "value": float(n),
+                                "threshold": 0.0, "policy": WARN,
+                                "detail": f"{n} key(s) of {store.display(cfg.clean_table(p.source))} keep their "
+                                          "previous version: their row in this snapshot was quarantined"}
+                               for b, n in held.items()]
+            elif p.source in rebuild:
                 written = store.write(clean, cfg.clean_table(p.source), overwrite_schema=True)
             else:
                 written = store.write(clean, cfg.clean_table(p.source), replace_where=in_list(BATCH_ID, p.batches))
@@ -108,7 +119,8 @@ def write(ctx: Context, plans: list[Plan], *, replayed_at: datetime | None = Non
                 raise IngestError(f"table {store.display(cfg.clean_table(p.source))}: reconciliation failed for "
                                   f"batches {p.batches}: {rows_in} rows in, {expected_clean} clean expected, "
                                   f"{written} written")
-            summary[p.source] = {"rows_in": rows_in, "rows_clean": written, "rows_quarantined": expected_q}
+            summary[p.source] = {"rows_in": rows_in, "rows_clean": written, "rows_quarantined": expected_q,
+                                 **(p.snapshot or {})}
         quarantine = _union([
             cleaning.quarantine_rows(p.rows.withColumn(AS_OF_TMP, _as_of(p)), p.source, carry=[BATCH_ID, AS_OF_TMP])
             for p in active]).select(

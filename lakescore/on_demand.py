@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import mlflow
 from pyspark.sql import Column, DataFrame
@@ -86,9 +87,14 @@ def cached(ctx: Context, keys: dict[str, str], as_of: date | None) -> dict | Non
 
 
 def entity_as_of(ctx: Context, keys: dict[str, str]) -> date:
-    """The entity's last as-of: the day of its event time in the use case's time zone."""
+    """The entity's last as-of: the day of its event time in the use case's time zone (a
+    snapshot catalog: today, in that time zone, when the entity is known)."""
     cfg, store = ctx.cfg, ctx.tables
     table = cfg.clean_table(cfg.entity.source)
+    if cfg.entity.snapshot:
+        if store.read(table, count=False).where(_matches(keys)).isEmpty():
+            raise PredictError(f"{_describe(keys)}: no such entity in {store.display(table)}")
+        return datetime.now(ZoneInfo(cfg.entity.timezone)).date()
     days = (store.read(table, count=False).where(_matches(keys))
             .select(local_date(col(cfg.entity.event_time), cfg.entity.timezone).alias(AS_OF)).distinct().collect())
     if not days:
@@ -131,9 +137,8 @@ def compute(ctx: Context, keys: dict[str, str], as_of: date, write: bool = False
     found = features.collect()
     if not found:
         features.unpersist()
-        raise PredictError(f"{_describe(keys)} is not in the catalog of as-of {as_of}: its {cfg.entity.event_time} "
-                           f"is not in [{as_of}, {as_of} + {cfg.entity.horizon_days} day(s)) in {cfg.entity.timezone}"
-                           + (" or entity.filter excludes it" if cfg.entity.filter else ""))
+        raise PredictError(f"{_describe(keys)} is not in the catalog of as-of {as_of}: the catalog is "
+                           f"{feature_rows.catalog_rule(cfg)}")
     values = found[0].asDict()
     scored = _scorer(ctx, champion)(features).transform(prediction_rows(
         cfg.entity.key, cfg.entity.event_time, champion.name, champion.version, registry.CHAMPION,

@@ -45,7 +45,7 @@ from pyspark.sql import functions as F
 from lakescore import models, registry
 from lakescore.runtime import Context
 from lakescore.training_data import evaluate, training_frame
-from transforms.columns import BINARY, FEATURE_SET, SPLIT, TEST, TRAIN
+from transforms.columns import BINARY, FEATURE_SET, OUT_OF_TIME, SPLIT, TEST, TRAIN
 from transforms.features.asof import prediction_time
 
 log = logging.getLogger("lakescore.registration")
@@ -98,8 +98,10 @@ def _test_rows(ctx: Context, as_of: date):
     cfg, store = ctx.cfg, ctx.tables
     frame = training_frame(ctx, as_of).cache()
     stale = F.col(FEATURE_SET) != F.lit(cfg.feature_set_id)
+    label = F.col(cfg.label.name)
     summary = {r[SPLIT]: r for r in frame.groupBy(SPLIT).agg(
-        F.count(F.lit(1)).alias("n"), F.sum(F.when(stale, 1).otherwise(0)).alias("stale")).collect()}
+        F.count(F.lit(1)).alias("n"), F.sum(F.when(stale, 1).otherwise(0)).alias("stale"),
+        F.min(label).alias("lo"), F.max(label).alias("hi")).collect()}
     n_test = summary[TEST]["n"] if TEST in summary else 0
     n_train = summary[TRAIN]["n"] if TRAIN in summary else 0
     n_stale = sum(r["stale"] for r in summary.values())
@@ -113,7 +115,8 @@ def _test_rows(ctx: Context, as_of: date):
         frame.unpersist()
         raise models.ModelError(f"table {table}: no labelled test rows in the window before {as_of} to evaluate "
                                 "the model on: run the features stage for that as-of first")
-    return frame, n_train, n_test
+    label_range = (summary[TRAIN]["lo"], summary[TRAIN]["hi"]) if TRAIN in summary else (None, None)
+    return frame, n_train, n_test, (summary[OUT_OF_TIME]["n"] if OUT_OF_TIME in summary else 0), label_range
 
 
 def _create_version(name: str, source: str, run_id: str, tags: dict[str, str]) -> str:
@@ -149,21 +152,25 @@ def register(ctx: Context, uri: str, trained_until: date | None = None) -> dict:
     (ctx.home / "tmp").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="register-", dir=ctx.home / "tmp"))
     try:
-        return _register_copy(ctx, uri, as_of, kind, work)
+        return _register_copy(ctx, uri, as_of, kind, work, getattr(model, "mlflow_version", None))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _register_copy(ctx: Context, uri: str, as_of: date, kind: models.ModelKind, work: Path) -> dict:
+def _register_copy(ctx: Context, uri: str, as_of: date, kind: models.ModelKind, work: Path,
+                   model_mlflow: str | None = None) -> dict:
     cfg, store = ctx.cfg, ctx.tables
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(work)))
     predict_fn = _use_probabilities(local, kind) if cfg.label.kind == BINARY else kind.predict_fn
     kind = models.ModelKind(flavors=kind.flavors, predict_fn=predict_fn, inputs=kind.inputs)
-    frame, n_train, n_test = _test_rows(ctx, as_of)
+    frame, n_train, n_test, n_oot, label_range = _test_rows(ctx, as_of)
     inputs = [store.display(cfg.tables.features), store.display(cfg.clean_table(cfg.entity.source))]
     versions = {t: store.versions_read[t] for t in inputs}
+    # the rows the gate reads a training run's metrics on: test and out-of-time, as train logs them
+    scorer = models.scorer(ctx, str(local), kind)
     try:
-        metrics = evaluate(cfg, models.scorer(ctx, str(local), kind), frame.where(F.col(SPLIT) == TEST))
+        metrics = evaluate(cfg, scorer, frame.where(F.col(SPLIT) == TEST))
+        oot = evaluate(cfg, scorer, frame.where(F.col(SPLIT) == OUT_OF_TIME)) if n_oot else {}
     finally:
         frame.unpersist()
     cutoff = prediction_time(as_of, cfg.entity.timezone)
@@ -171,14 +178,21 @@ def _register_copy(ctx: Context, uri: str, as_of: date, kind: models.ModelKind, 
         mlflow.log_params({
             "use_case": cfg.name, "as_of": as_of.isoformat(), "training_cutoff": cutoff.isoformat(),
             "window_days": cfg.train.window_days, "test_fraction": cfg.split.test_fraction,
-            "split_salt": cfg.split.salt, "label": cfg.label.name, "feature_set": cfg.feature_set_id,
+            "split_salt": cfg.split.salt, "out_of_time_days": cfg.split.out_of_time_days,
+            "evaluate_on": cfg.gate.evaluate_on, "label": cfg.label.name, "feature_set": cfg.feature_set_id,
             "features": json.dumps([f.name for f in cfg.model_features]), "source_model_uri": uri,
             "flavor": kind.flavor, "predict_fn": kind.predict_fn,
         })
+        # the library versions known of a model trained elsewhere: the MLflow that logged it
+        recorded = {"mlflow": model_mlflow} if model_mlflow else {}
         mlflow.set_tags({"lakescore.use_case": cfg.name, "lakescore.registered_from": uri,
-                         "lakescore.input_versions": json.dumps(versions, sort_keys=True)})
-        mlflow.log_metrics({"train_rows": n_train, "test_rows": n_test,
-                            **{f"test_{k}": v for k, v in metrics.items()}})
+                         "lakescore.input_versions": json.dumps(versions, sort_keys=True),
+                         "lakescore.runtime_versions": json.dumps(recorded, sort_keys=True)})
+        mlflow.log_metrics({"train_rows": n_train, "test_rows": n_test, "oot_rows": n_oot,
+                            **{f"test_{k}": v for k, v in metrics.items()},
+                            **{f"oot_{k}": v for k, v in oot.items()},
+                            **{f"train_label_{k}": float(v) for k, v in zip(("min", "max"), label_range)
+                               if v is not None}})
         mlflow.log_artifacts(str(local), "model")
         source = f"{run.info.artifact_uri.rstrip('/')}/model"
     version = _create_version(registry.model_name(ctx), source, run.info.run_id, {
@@ -190,4 +204,5 @@ def _register_copy(ctx: Context, uri: str, as_of: date, kind: models.ModelKind, 
              ref.name, version, registry.CHALLENGER, uri, kind.flavor, kind.path, run.info.run_id, primary,
              metrics.get(primary, float("nan")), n_test, as_of)
     return {"model_version": version, "run_id": run.info.run_id, "flavor": kind.flavor,
-            "predict_fn": kind.predict_fn, "as_of": as_of, "test_metrics": metrics, "test_rows": n_test}
+            "predict_fn": kind.predict_fn, "as_of": as_of, "test_metrics": metrics, "test_rows": n_test,
+            "oot_metrics": oot, "oot_rows": n_oot}

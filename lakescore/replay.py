@@ -89,6 +89,12 @@ def replay(ctx: Context, source: str, *, batches: list[str] | None = None, since
         log.info("replay %s: the contract changed column types %s: every batch is re-checked and %s rebuilt",
                  source, rebuilt, ctx.tables.display(cfg.clean_table(source)))
         selected = list(done)
+    history = bool(selected) and src.arrival == "snapshot"
+    if history and not rebuilt:
+        # a snapshot's versions follow from every export in order: rebuild the history
+        log.info("replay %s: a snapshot source: every batch is re-checked and %s rebuilt in snapshot order",
+                 source, ctx.tables.display(cfg.clean_table(source)))
+        selected = list(done)
     if not selected:
         return Replay(source, current, [], len(done), {})
     ids = sorted(r["batch_id"] for r in selected)
@@ -97,7 +103,7 @@ def replay(ctx: Context, source: str, *, batches: list[str] | None = None, since
     plan = None
     try:
         plan = check_source(ctx, source, src, None, batches=ids, as_of=as_of, volumes=others)
-        write(ctx, [plan], replayed_at=Context.now(), rebuild=frozenset({source}) if rebuilt else frozenset())
+        write(ctx, [plan], replayed_at=Context.now(), rebuild=frozenset({source}) if rebuilt or history else frozenset())
     except FatalAnomaly as exc:
         write_fatal(ctx, exc, as_of)
         raise

@@ -86,15 +86,17 @@ def documented_schema(cfg: UseCase, table: str) -> schemas.TableSchema | None:
         return column, schemas.CONTRACT_TYPES[spec.type] if spec else None
 
     key = dict(typed(k) for k in cfg.entity.key)
+    event_time = typed(cfg.entity.event_time) if cfg.entity.event_time else None  # a snapshot catalog has none
     if table == t.features:
-        return schemas.features(key, typed(cfg.entity.event_time), {f.name: f.kind for f in cfg.features.columns})
+        return schemas.features(key, event_time, {f.name: f.kind for f in cfg.features.columns})
     if table == t.predictions:
-        return schemas.predictions(key, typed(cfg.entity.event_time))
+        return schemas.predictions(key, event_time)
     if table == t.slice_metrics:
         return schemas.slice_metrics(cfg.label.kind)
     for name, src in cfg.sources.items():
         if table == cfg.clean_table(name):
-            return schemas.clean({c: spec.type for c, spec in src.columns.items()}, src.derived)
+            return schemas.clean({c: spec.type for c, spec in src.columns.items()}, src.derived,
+                                 snapshot=src.arrival == "snapshot")
     return None
 
 
@@ -267,6 +269,34 @@ class TableStore:
                 log.warning("write %s: concurrent commit (%s), retrying in %.1fs", self.display(table),
                             type(exc).__name__, pause)
                 time.sleep(pause)
+
+    def merge_versions(self, staged: DataFrame, table: str, keys: list[str], close: str, valid_to: str,
+                       drop: Iterable[str] = ()) -> int:
+        """One MERGE of a versioned (type-2) table: a staged row with `close` true sets
+        `valid_to` on the current version of its key (the one whose `valid_to` is NULL); any
+        other staged row is inserted as a new version (without the `drop` columns). Returns versions
+        closed + opened."""
+        started = time.perf_counter()
+        staged = staged.drop(*drop)
+        rows = staged.drop(close)
+        self.check_schema(rows, table)
+        match = " AND ".join([*(f"t.{ident(k)} <=> s.{ident(k)}" for k in keys), f"t.{ident(valid_to)} IS NULL",
+                              f"s.{ident(close)}"])
+        insert = {c: f"s.{ident(c)}" for c in rows.columns}
+        token = uuid.uuid4().hex
+
+        def commit() -> None:
+            merge = DeltaTable.forName(self.spark, self.name(table)).alias("t").merge(staged.alias("s"), match) \
+                .whenMatchedUpdate(set={valid_to: f"s.{ident(valid_to)}"}) \
+                .whenNotMatchedInsert(condition=f"NOT s.{ident(close)}", values=insert)
+            self.spark.conf.set(USER_METADATA_CONF, token)  # as `merge`: the commit is found by its token
+            try:
+                merge.execute()
+            finally:
+                self.spark.conf.unset(USER_METADATA_CONF)
+
+        self._retrying(commit, table)
+        return self._log_write(table, started, f"versions by {', '.join(keys)}", token)
 
     def _ensure_properties(self, table: str, properties: dict[str, str]) -> None:
         """Set properties a table created before they were declared lacks (once per store)."""

@@ -9,18 +9,18 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Callable
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakescore.config import UseCase
 from lakescore.runtime import Context
-from transforms.columns import AS_OF, LABEL_KNOWN_AT, PREDICTION, SCORE, SLICE_KEY, SLICE_VALUE
+from transforms.columns import AS_OF, LABEL_KNOWN_AT, PREDICTION, SCORE, SLICE_KEY, SLICE_VALUE, VALID_TO
 from transforms.features.asof import day_start
-from transforms.modeling.labels import labels
+from transforms.modeling.labels import labels, outcome_labels, sample_as_ofs
 from transforms.modeling.metrics import explode_slices, quality_metrics
 from transforms.modeling.predictions import model_output
 from transforms.modeling.split import assign_split
-from transforms.sqltext import date_range
+from transforms.sqltext import col, date_range
 
 
 def window_first_day(cfg: UseCase, as_of: date) -> date:
@@ -28,29 +28,68 @@ def window_first_day(cfg: UseCase, as_of: date) -> date:
     return as_of - timedelta(days=cfg.train.window_days)
 
 
-def out_of_time_first_day(as_of: date, days: int) -> date | None:
-    """First as-of of the out-of-time rows (the last `days` as-ofs before `as_of`; None: none)."""
-    return as_of - timedelta(days=days) if days else None
+def label_delay_days(cfg: UseCase) -> int:
+    """Days after an as-of before its labels can be known: an outcome window's length (a label
+    of as-of D is known once [D, D + within_days) has closed); 0 for a per-entity label."""
+    return cfg.label.outcome.within_days if cfg.label.outcome else 0
+
+
+def out_of_time_first_day(as_of: date, days: int, delay_days: int = 0) -> date | None:
+    """First as-of of the out-of-time rows: the last `days` as-ofs before `as_of` whose labels
+    can be known by it (`delay_days` earlier for an outcome window); None: none."""
+    return as_of - timedelta(days=days + delay_days) if days else None
+
+
+def labels_of(ctx: Context, rows: DataFrame, known_before: Column, first: date, last: date,
+              versions: dict[str, int] | None = None) -> tuple[DataFrame, list[str]]:
+    """The labels (with `label_known_at`) known strictly before `known_before` of catalog rows (key, as_of,
+    prediction_time) of as-ofs in [first, last], and the columns to join them on.
+
+    A per-entity label (label.expr) is one value per entity, from its clean row (for a snapshot
+    catalog, its current version): joined on the key. An outcome label (label.outcome) is one
+    value per (entity, as-of), from the outcome source's events in the window after the
+    prediction time: joined on the key and the as-of."""
+    cfg, store = ctx.cfg, ctx.tables
+    versions = versions or {}
+    key, label = cfg.entity.key, cfg.label
+    if label.outcome is None:
+        table = cfg.clean_table(cfg.entity.source)
+        entities = store.read(table, version=versions.get(store.display(table)), count=False)
+        if cfg.entity.snapshot:
+            entities = entities.where(F.col(VALID_TO).isNull())
+        lab = entities.transform(labels(key, label.name, label.expr, label.known_at, known_before=known_before))
+        return lab, key
+    out = label.outcome
+    table = cfg.clean_table(out.source)
+    events = store.read(table, version=versions.get(store.display(table)), count=False)
+    lab = rows.select(*[col(k) for k in key], F.col(AS_OF)).distinct().transform(outcome_labels(
+        label.name, events, by=out.by, event_time=out.event_time, known_at=out.known_at,
+        within_days=out.within_days, agg=out.agg, expr=out.expr, empty=out.empty, timezone=cfg.entity.timezone,
+        first=first, last=last, known_before=known_before))
+    return lab, [*key, AS_OF]
 
 
 def training_frame(ctx: Context, as_of: date, versions: dict[str, int] | None = None,
                    out_of_time_days: int | None = None) -> DataFrame:
     """Labelled feature rows of the training window before `as_of`, with their split (train,
     test, out_of_time); `versions` pins the Delta versions of the inputs and `out_of_time_days`
-    the out-of-time days (as recorded by a training run; default split.out_of_time_days)."""
+    the out-of-time days (as recorded by a training run; default split.out_of_time_days).
+
+    Only labels known before the as-of's prediction time count (an outcome window must have
+    closed); with train.every_nth_day, one as-of in n of each entity is kept. The hash split is
+    by entity: an entity is never on both sides."""
     cfg, store = ctx.cfg, ctx.tables
     versions = versions or {}
-    features_table, entity_table = cfg.tables.features, cfg.clean_table(cfg.entity.source)
-    feats = store.read(features_table, where=date_range(AS_OF, window_first_day(cfg, as_of), as_of),
+    features_table = cfg.tables.features
+    first = window_first_day(cfg, as_of)
+    feats = store.read(features_table, where=date_range(AS_OF, first, as_of),
                        version=versions.get(store.display(features_table)))
-    entities = store.read(entity_table, version=versions.get(store.display(entity_table)))
     cutoff = day_start(F.lit(as_of), cfg.entity.timezone)
-    lab = entities.transform(labels(cfg.entity.key, cfg.label.name, cfg.label.expr, cfg.label.known_at,
-                                    known_before=cutoff)).drop(LABEL_KNOWN_AT)
-    return (feats.join(lab, on=cfg.entity.key, how="inner")
-            .transform(assign_split(cfg.entity.key, cfg.split.test_fraction, cfg.split.salt,
-                                    out_of_time_first_day(as_of, cfg.split.out_of_time_days if out_of_time_days
-                                                          is None else out_of_time_days))))
+    lab, on = labels_of(ctx, feats, cutoff, first, as_of, versions)
+    rows = feats.join(lab.drop(LABEL_KNOWN_AT), on=on, how="inner").transform(sample_as_ofs(cfg.entity.key, cfg.train.every_nth_day))
+    return rows.transform(assign_split(cfg.entity.key, cfg.split.test_fraction, cfg.split.salt,
+                                       out_of_time_first_day(as_of, cfg.split.out_of_time_days if out_of_time_days
+                                                             is None else out_of_time_days, label_delay_days(cfg))))
 
 
 Scorer = Callable[[DataFrame], DataFrame]

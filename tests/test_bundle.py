@@ -31,7 +31,10 @@ def test_jobs_parse_as_typed_models_and_run_every_stage_in_order():
         tasks = {t.task_key: t for t in job.tasks}
         assert list(tasks) == STAGES, name
         for previous, stage in zip(STAGES, STAGES[1:]):
-            assert [d.task_key for d in tasks[stage].depends_on] == [previous]
+            wanted = ["features", previous] if stage == "score" else [previous]
+            assert [d.task_key for d in tasks[stage].depends_on] == wanted
+        # scoring does not wait on training: score runs when features succeeded, whatever promote did
+        assert tasks["score"].as_dict()["run_if"] == "AT_LEAST_ONE_SUCCESS"
         env_keys = {e.environment_key for e in job.environments}
         for stage, task in tasks.items():
             wheel = task.python_wheel_task

@@ -123,7 +123,7 @@ def test_sklearn_pipeline_register_promote_score(byo, spark):
     checks = {c["check"]: c for c in byo["second"]["checks"]}
     assert byo["second"]["decision"] == "promoted"
     assert set(checks) >= {"floor_auc", "floor_log_loss", "vs_champion", "infra_compatibility"}
-    assert checks["vs_champion"]["value"] == pytest.approx(run.data.metrics["test_auc"], abs=1e-9)
+    assert checks["vs_champion"]["value"] == pytest.approx(run.data.metrics["oot_auc"], abs=1e-9)  # gate.evaluate_on
     assert 0.55 < checks["vs_champion"]["baseline"] < 1.0
     assert registry.by_alias(ctx, registry.CHAMPION).version == "2"
     # score went through the pyfunc path; the scores are scikit-learn's own predict_proba

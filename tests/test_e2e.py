@@ -107,3 +107,24 @@ def test_monitoring_compares_every_feature_and_the_score_with_the_training_rows(
     first_run = spark.table("e2e_flights.alerts").where("stage = 'monitor'")
     assert first_run.where("kind = 'model_stale' OR kind = 'example_skew'").count() == 0
     assert set(results["next_day_monitor"]) >= {"slice_metrics", "drift_metrics", "model_health", "alerts"}
+
+
+def test_dep_delay_as_an_undeclared_feature_would_be_refused_by_the_leakage_defaults(e2e, spark):
+    """The issue's requirement on the defaults, on the slice's training rows: flights' own model
+    features pass; `dep_delay` (known only after departure) added as a feature is refused."""
+    from lakescore.training_data import training_frame
+    from transforms.modeling.leakage_power import leakage_findings, single_feature_power
+
+    ctx, results = e2e
+    cfg = ctx.cfg
+    rows = training_frame(ctx, AS_OF).join(
+        spark.table("e2e_flights.clean_flights").select("flight_id", "dep_delay"), "flight_id")
+    numeric = [f.name for f in cfg.model_features if f.kind == "numeric"] + ["dep_delay"]
+    categorical = [f.name for f in cfg.model_features if f.kind == "categorical"]
+    powers = {r.feature: r.single_feature_power for r in single_feature_power(
+        rows.where("split = 'train'"), rows.where("split = 'out_of_time'"), numeric, categorical,
+        cfg.label.name, cfg.label.kind).collect()}
+    model_power = results["train"]["oot_metrics"]["auc"]
+    found = leakage_findings(powers, model_power, metric="auc", max_single_power=cfg.max_single_power,
+                             margin=cfg.train.leakage.margin, margin_min_power=cfg.margin_min_power)
+    assert [f["feature"] for f in found] == ["dep_delay"] and powers["dep_delay"] >= cfg.max_single_power

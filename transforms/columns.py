@@ -10,6 +10,10 @@ from __future__ import annotations
 BATCH_ID = "_batch_id"
 LANDED_AT = "_landed_at"
 RAW_META = (BATCH_ID, LANDED_AT)
+# Snapshot sources (arrival: snapshot): each version of an entity is valid in [from, to).
+VALID_FROM = "_valid_from"
+VALID_TO = "_valid_to"
+SNAPSHOT_META = (VALID_FROM, VALID_TO)
 # Raw rows that did not parse: the text of the record as it arrived (Spark's CSV reader's
 # columnNameOfCorruptRecord, as lakescore lands files) or Auto Loader's rescued data (a raw
 # table written by Databricks Auto Loader). A row with a value in one of them is malformed.

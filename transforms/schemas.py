@@ -57,6 +57,8 @@ from transforms.columns import (
     SLICE_KEY,
     SLICE_VALUE,
     SPLIT,
+    VALID_FROM,
+    VALID_TO,
     WINDOW,
 )
 from transforms.modeling.metrics import BINARY_METRICS, REGRESSION_METRICS
@@ -183,26 +185,29 @@ MODEL_METRICS = TableSchema.of([
 
 
 # ------------------------------------------------------------------- use-case tables
-def clean(columns: Mapping[str, str], derived: Iterable[str]) -> TableSchema:
+def clean(columns: Mapping[str, str], derived: Iterable[str], snapshot: bool = False) -> TableSchema:
     """clean_<source>: the contract's columns typed, the derived columns (any type), the batch
-    columns (`_landed_at` only when the raw table has it: another system may write only `_batch_id`)."""
+    columns (`_landed_at` only when the raw table has it: another system may write only `_batch_id`)
+    and, for a snapshot source, when each version was valid (`_valid_from`, `_valid_to`)."""
+    valid = [(VALID_FROM, TIMESTAMP), (VALID_TO, TIMESTAMP)] if snapshot else []
     return TableSchema.of([(c, CONTRACT_TYPES[t]) for c, t in columns.items()], [(d, None) for d in derived],
-                          [(BATCH_ID, STRING), (LANDED_AT, TIMESTAMP)], optional=[LANDED_AT])
+                          [(BATCH_ID, STRING), (LANDED_AT, TIMESTAMP)], valid, optional=[LANDED_AT])
 
 
-def features(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None],
+def features(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None] | None,
              feature_kinds: Mapping[str, str]) -> TableSchema:
-    """features: key, as_of, prediction_time, event time, one column per feature, feature_set."""
-    return TableSchema.of(list(key.items()), [(AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), event_time],
+    """features: key, as_of, prediction_time, event time (an events catalog), one column per
+    feature, feature_set."""
+    return TableSchema.of(list(key.items()), [(AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), *filter(None, [event_time])],
                           [(n, FEATURE_TYPES[k]) for n, k in feature_kinds.items()], [(FEATURE_SET, STRING)])
 
 
-def predictions(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None]) -> TableSchema:
+def predictions(key: Mapping[str, DataType | None], event_time: tuple[str, DataType | None] | None) -> TableSchema:
     """predictions: key, as_of, prediction_time, event time, prediction, score, the model's
     identity and age, how the row was served (batch or on_demand), and the Delta version of
     `features` the scores were computed from (NULL on demand: computed from the sources)."""
     return TableSchema.of(list(key.items()), [
-        (AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), event_time, (PREDICTION, DOUBLE), (SCORE, DOUBLE),
+        (AS_OF, DATE), (PREDICTION_TIME, TIMESTAMP), *filter(None, [event_time]), (PREDICTION, DOUBLE), (SCORE, DOUBLE),
         (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ALIAS, STRING), (MODEL_TRAINED_AT, TIMESTAMP),
         (MODEL_AGE_DAYS, DOUBLE), (RUN_ID, STRING), (SCORED_AT, TIMESTAMP), (SERVED_BY, STRING),
         (FEATURES_VERSION, LONG)])

@@ -87,6 +87,9 @@ class Train(Strict):
     seed: int
     partitions: int = Field(2, ge=1, description="fixed partitioning before fit, for reproducibility")
     min_rows: int = Field(100, ge=1, description="fewer labelled rows fails the job")
+    every_nth_day: int = Field(
+        1, ge=1, description="keep one as-of in n of each entity in the training rows (a snapshot catalog "
+        "scores each entity every day: sampling keeps a long-lived entity from dominating)")
     retrain: Retrain = Field(default_factory=Retrain)
     leakage: Leakage = Field(default_factory=Leakage)
     importance: Importance = Field(default_factory=Importance)

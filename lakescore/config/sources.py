@@ -151,6 +151,18 @@ class Source(Strict):
     key_scope: Literal["table", "batch"] = Field(
         "table", description="table: a key may appear once in clean_<source> (facts arrive once); "
         "batch: once per batch (full snapshots of a reference table)")
+    arrival: Literal["events", "snapshot"] = Field(
+        "events", description="events: each batch adds rows (facts arrive once); snapshot: each batch is a "
+        "full export of a catalog, and clean_<source> keeps every version of each key with the time it "
+        "was valid from and to (_valid_from, _valid_to)")
+    @property
+    def key_checked_in(self) -> str:
+        """Where a key must be unique: a snapshot's keys within each batch (its versions live in clean)."""
+        return "batch" if self.arrival == "snapshot" else self.key_scope
+
+    snapshot_time: SqlExpr | None = Field(
+        None, description="snapshot: SQL timestamp over the batch's rows, when the export was taken (one "
+        "value per batch, e.g. an export-date column); default: when the batch was landed (_landed_at)")
     columns: dict[Identifier, ColumnSpec]
     derived: dict[Identifier, SqlExpr] = Field(
         default_factory=dict, description="columns computed from the typed row, as SQL"
@@ -183,6 +195,13 @@ class Source(Strict):
         dupes = sorted({k for k in self.key if self.key.count(k) > 1})
         if dupes:
             raise ValueError(f"key columns {dupes} are listed twice")
+        if self.arrival == "snapshot":
+            if not self.key:
+                raise ValueError("arrival: snapshot needs a key (what identifies an entity across snapshots)")
+            if "key_scope" in self.model_fields_set and self.key_scope != "batch":
+                raise ValueError("arrival: snapshot checks the key within each batch: leave key_scope out")
+        elif self.snapshot_time is not None:
+            raise ValueError("snapshot_time goes with arrival: snapshot")
         clash = sorted(set(self.derived) & set(self.columns))
         if clash:
             raise ValueError(f"derived columns {clash} are also declared under columns")

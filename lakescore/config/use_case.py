@@ -71,10 +71,14 @@ class UseCase(Strict):
             raise ValueError(f"entity.source {self.entity.source!r} is not one of sources")
         src = self.sources[self.entity.source]
         known = set(src.columns) | set(src.derived)
-        for field, cols in (("entity.key", self.entity.key), ("entity.event_time", [self.entity.event_time])):
+        for field, cols in (("entity.key", self.entity.key), ("entity.event_time", self.entity_time_columns)):
             missing = [c for c in cols if c not in known]
             if missing:
                 raise ValueError(f"{field}: {missing} not a column of source {self.entity.source!r}")
+        if self.entity.snapshot and src.arrival != "snapshot":
+            raise ValueError(f"entity.catalog snapshot needs sources.{self.entity.source}.arrival: snapshot (the "
+                             "versions of each entity with the time they were valid)")
+        self._check_outcome()
         names = self.feature_names
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -99,9 +103,12 @@ class UseCase(Strict):
             unknown = [n for n in names if n not in model_inputs]
             if unknown:
                 raise ValueError(f"{where}: {unknown} are not model features")
-        if self.split.out_of_time_days >= self.train.window_days:
-            raise ValueError(f"split.out_of_time_days ({self.split.out_of_time_days}) must be below "
-                             f"train.window_days ({self.train.window_days}): nothing would be left to train on")
+        delay = self.label.outcome.within_days if self.label.outcome else 0
+        if self.split.out_of_time_days + delay >= self.train.window_days:
+            raise ValueError(f"split.out_of_time_days ({self.split.out_of_time_days})"
+                             + (f" + label.outcome.within_days ({delay})" if delay else "")
+                             + f" must be below train.window_days ({self.train.window_days}): nothing would be left "
+                             "to train on")
         if self.gate.evaluate_on == "out_of_time" and self.split.out_of_time_days == 0:
             raise ValueError("gate.evaluate_on is out_of_time but split.out_of_time_days is 0: hold out some days "
                              "or evaluate on test")
@@ -164,7 +171,7 @@ class UseCase(Strict):
             if leaked:
                 raise ValueError(f"entity.filter reads {leaked}, known only after the event: the catalog "
                                  "must be decidable at the prediction time")
-        reserved = {c.lower() for c in [*self.entity.key, self.entity.event_time, *AS_OF_COLUMNS, FEATURE_SET]}
+        reserved = {c.lower() for c in [*self.entity.key, *self.entity_time_columns, *AS_OF_COLUMNS, FEATURE_SET]}
         clash = sorted(set(fs.lookups) & set(fs.histories))
         if clash:
             raise ValueError(f"features: {clash} name both a lookup and a history")
@@ -201,7 +208,33 @@ class UseCase(Strict):
                                  f"{reads}, known at {inputs.known_at}")
         return self
 
+    def _check_outcome(self) -> None:
+        """An outcome label's source, keys and columns; its source's future must not reach a
+        feature through a dimension lookup (read as loaded, it holds the outcome)."""
+        out = self.label.outcome
+        if out is None:
+            return
+        if out.source not in self.sources:
+            raise ValueError(f"label.outcome.source: {out.source!r} is not one of sources")
+        src = self.sources[out.source]
+        src_cols = set(src.columns) | set(src.derived)
+        for entity_col, source_col in out.by.items():
+            if entity_col not in self.entity.key:
+                raise ValueError(f"label.outcome.by: {entity_col!r} is not an entity.key column")
+            if source_col not in src_cols:
+                raise ValueError(f"label.outcome.by.{entity_col}: {source_col!r} is not a column of source {out.source!r}")
+        for name, lk in self.features.lookups.items():
+            if lk.source == out.source and not lk.point_in_time:
+                raise ValueError(f"features.lookups.{name}: a dimension lookup of {out.source!r}, the label's outcome "
+                                 "source, reads it as loaded, outcomes included: use a point-in-time lookup (known_at) "
+                                 "or a history")
+
     # -- helpers used by the jobs ----------------------------------------------------------
+    @property
+    def entity_time_columns(self) -> list[str]:
+        """The entity's event-time column, for an events catalog (none for a snapshot)."""
+        return [self.entity.event_time] if self.entity.event_time else []
+
     @property
     def output_tables(self) -> list[str]:
         """The tables this use case writes from its model's work (not raw_ and clean_ tables)."""
@@ -292,8 +325,8 @@ class UseCase(Strict):
         """Entity columns known only after the event (lower-cased): declared, read by the
         label's expression, or derived from one of those (transforms.features.leakage)."""
         return after_event_columns(
-            self.entity_columns, declared=self.entity.known_after_event, label_expr=self.label.expr,
-            derived=self.sources[self.entity.source].derived, protected=[*self.entity.key, self.entity.event_time])
+            self.entity_columns, declared=self.entity.known_after_event, label_expr=self.label.expr or "",
+            derived=self.sources[self.entity.source].derived, protected=[*self.entity.key, *self.entity_time_columns])
 
     @cached_property
     def joined_inputs(self) -> dict[str, Joined]:
@@ -319,7 +352,7 @@ class UseCase(Strict):
         """Entity columns the features stage needs: key, event time, the columns features read
         and the lookup and history keys (in the source's order)."""
         fs = self.features
-        wanted = {c.lower() for c in [*self.entity.key, self.entity.event_time]}
+        wanted = {c.lower() for c in [*self.entity.key, *self.entity_time_columns]}
         wanted |= {c.lower() for f in fs.columns for c in self.feature_inputs(f).entity_columns}
         wanted |= {c.lower() for lk in fs.lookups.values() for c in lk.keys}
         wanted |= {c.lower() for h in fs.histories.values() for c in h.by}

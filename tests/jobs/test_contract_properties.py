@@ -253,7 +253,8 @@ def test_ingest_job_reconciles_explains_and_is_idempotent(spark, lakescore_home)
         batch = _offset(batch, 1000 * (n + 1))
         data = copy.deepcopy(CONFIG)
         data["sources"]["events"]["policies"].update({k: "warn" for k in batch.tolerated})
-        data["sources"]["events"]["max_quarantine_rate"] = 0.5 if n % 2 else 1.0  # half the time: no limit
+        limit = 0.5 if n % 2 else 1.0  # half the time: no limit
+        data["sources"]["events"]["max_quarantine_rate"] = limit
         ctx = Context(cfg=parse_config(data), as_of=date(2024, 1, 2), home=lakescore_home)
         batch_id = f"p-{n}"
         _raw(spark, batch, batch_id).withColumn("_landed_at", F.current_timestamp()) \
@@ -261,7 +262,7 @@ def test_ingest_job_reconciles_explains_and_is_idempotent(spark, lakescore_home)
         before = {t: ctx.tables.version(t) if ctx.tables.exists(t) else None for t in TABLES}
         want_q, want_clean, want_counts = expected(batch)
         n_q = sum(want_q.values())
-        if batch.rows and n_q / len(batch.rows) > 0.5:  # max_quarantine_rate: the stage stops
+        if batch.rows and n_q / len(batch.rows) > limit:  # max_quarantine_rate: the stage stops
             with pytest.raises(ingest.IngestError, match=f"high_quarantine_rate on events in batch {batch_id}: "
                                                          f"{n_q} of {len(batch.rows)} rows quarantined"):
                 ingest.run(ctx)

@@ -53,9 +53,9 @@ def flights_contract(spark, lakescore_home, flights_files):
                                    if not any(f"{name}." in c.get("expr", "") for name in lookups)]
     kept = {c["name"] for c in data["features"]["columns"]}
     data["train"]["allow_empty_features"] = [f for f in data["train"].get("allow_empty_features", []) if f in kept]
-    drift = data.get("monitor", {}).get("drift", {})
-    if "columns" in drift:
-        drift["columns"] = {c: v for c, v in drift["columns"].items() if c in kept}
+    drift_columns = data.get("monitor", {}).get("drift", {}).get("columns", {})
+    for name in [n for n in drift_columns if n not in kept | {"score", "prediction"}]:
+        del drift_columns[name]
     flights["volume"]["min_ratio"] = 0.8
     flights["columns"]["carrier"]["min_domain_mass"] = 0.995
     flights["columns"]["sched_dep_time"]["min_presence"] = 0.995

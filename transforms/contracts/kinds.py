@@ -53,6 +53,12 @@ DEFAULT_POLICIES: dict[str, str] = {
     HIGH_QUARANTINE_RATE: FAIL,
 }
 
+# Ingest alerts outside the contract's policies: a snapshot's keys whose new row the contract
+# rejected keep their previous version (a warning, counted per batch).
+SNAPSHOT_HELD = "snapshot_held"
+# An as-of whose catalog holds no entity: features and score write an empty partition and warn.
+EMPTY_CATALOG = "empty_catalog"
+
 # Alert kinds of the model checks (not contract anomalies: no policy applies to them).
 FEATURE_NO_GAIN = "feature_no_gain"          # train: a model feature whose permutation importance is nil
 CHALLENGER_REJECTED = "challenger_rejected"  # promote: the gate refused @challenger

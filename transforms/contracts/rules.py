@@ -325,6 +325,11 @@ def clean_rows(df: DataFrame, derived: Mapping[str, str] | None = None) -> DataF
     return out.withColumns({name: F.expr(sql) for name, sql in (derived or {}).items()})
 
 
+def rejected_keys(df: DataFrame, key: list[str]) -> DataFrame:
+    """The distinct keys (all parts non-NULL) of the rejected rows."""
+    return df.where(_quarantined(df)).select(*[col(k) for k in key]).dropna(how="any").distinct()
+
+
 def quarantine_rows(df: DataFrame, source: str, carry: Iterable[str] = ()) -> DataFrame:
     """The rejected rows: source, the `carry` columns (batch id), original text values and
     every reason, with their codes also as one sorted comma-separated string for SQL."""

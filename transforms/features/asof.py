@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF, PREDICTION_TIME
+from transforms.columns import AS_OF, PREDICTION_TIME, VALID_FROM, VALID_TO
 from transforms.sqltext import col
 
 
@@ -47,5 +47,32 @@ def catalog_spine(event_time: str, timezone: str, horizon_days: int, first: date
             .where(F.col(AS_OF).between(F.lit(first), F.lit(last)))
             .withColumn(PREDICTION_TIME, day_start(F.col(AS_OF), timezone))
         )
+
+    return apply
+
+
+def valid_at(at: Column, valid_from: str = VALID_FROM, valid_to: str = VALID_TO) -> Column:
+    """A version of a snapshot source is the one known at `at`: valid from at or before it, not
+    yet superseded or gone."""
+    return (col(valid_from) <= at) & (col(valid_to).isNull() | (col(valid_to) > at))
+
+
+def snapshot_spine(timezone: str, first: date, last: date, valid_from: str = VALID_FROM,
+                   valid_to: str = VALID_TO):
+    """Versions of a snapshot catalog -> one row per (version, as_of) for every as-of in
+    [first, last] whose prediction time (00:00 in `timezone`) lies in [valid_from, valid_to),
+    with `as_of` and `prediction_time` added: the catalog of an as-of is every entity as it was
+    known at its prediction time. No cross join: each version expands to its own as-ofs."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        d0 = local_date(col(valid_from), timezone)
+        start = F.when(day_start(d0, timezone) >= col(valid_from), d0).otherwise(F.date_add(d0, 1))
+        e0 = local_date(col(valid_to), timezone)
+        end = F.when(col(valid_to).isNull(), F.lit(last)).when(
+            day_start(e0, timezone) < col(valid_to), e0).otherwise(F.date_sub(e0, 1))
+        start, end = F.greatest(start, F.lit(first)), F.least(end, F.lit(last))
+        return (df.where(col(valid_from).isNotNull())
+                .withColumn(AS_OF, F.explode(F.when(start <= end, F.sequence(start, end))))
+                .withColumn(PREDICTION_TIME, day_start(F.col(AS_OF), timezone)))
 
     return apply

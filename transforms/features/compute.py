@@ -66,10 +66,10 @@ def _check_resolves(df: DataFrame, features: list[FeatureDef]) -> None:
                 f"prediction time: {first}") from None
 
 
-def feature_columns(key: list[str], event_time: str, features: list[FeatureDef],
+def feature_columns(key: list[str], event_time: str | None, features: list[FeatureDef],
                     feature_set: str | None = None, source_times: bool = True):
-    """Rows (entity x as_of with lookup structs) -> key, as_of, prediction_time, event time, one
-    column per feature, `feature_set` (when given) and, for features with time-stamped inputs
+    """Rows (entity x as_of with lookup structs) -> key, as_of, prediction_time, event time (an
+    events catalog; None for a snapshot catalog), one column per feature, `feature_set` (when given) and, for features with time-stamped inputs
     (when `source_times`), their source-time columns for the leakage guard."""
 
     def apply(df: DataFrame) -> DataFrame:
@@ -81,7 +81,7 @@ def feature_columns(key: list[str], event_time: str, features: list[FeatureDef],
             *[col(k) for k in key],
             F.col(AS_OF),
             F.col(PREDICTION_TIME),
-            col(event_time),
+            *([col(event_time)] if event_time else []),
             *[f.column() for f in features],
             *extra,
             *times,

@@ -68,11 +68,11 @@ def model_age_days(trained_at: datetime, prediction_time: datetime) -> float:
     return round((prediction_time - trained_at).total_seconds() / 86400.0, 3)
 
 
-def prediction_rows(key: list[str], event_time: str, model_name: str, model_version: str,
+def prediction_rows(key: list[str], event_time: str | None, model_name: str, model_version: str,
                     model_alias: str, trained_at: datetime, run_id: str, scored_at: datetime,
                     served_by: str = BATCH):
     """Scored rows (with `prediction` and `score`, see `model_output`) -> the predictions table's
-    columns: key, as_of, prediction, score, the model's identity and age (days from its
+    columns: key, as_of, prediction time, event time (None: a snapshot catalog has none), prediction, score, the model's identity and age (days from its
     training cutoff to the prediction time) and `served_by` (batch, on_demand)."""
 
     def apply(df: DataFrame) -> DataFrame:
@@ -82,7 +82,7 @@ def prediction_rows(key: list[str], event_time: str, model_name: str, model_vers
             *[col(k) for k in key],
             F.col(AS_OF),
             F.col(PREDICTION_TIME),
-            col(event_time),
+            *([col(event_time)] if event_time else []),
             F.col(PREDICTION),
             F.col(SCORE),
             F.lit(model_name).alias(MODEL_NAME),
