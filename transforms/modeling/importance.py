@@ -66,7 +66,9 @@ def permuted_copies(rows: DataFrame, vector: str, slots: Mapping[str, tuple[int,
     swapped = F.concat(F.slice(v, 1, start), F.slice(d, start + 1, size),
                        F.slice(v, start + size + 1, F.size(v) - start - size))
     copies = (indexed.withColumn("_plan", plan).withColumn(REPEAT, F.col("_plan.r"))
-              .join(donors, on=[REPEAT, _I], how="inner")
+              # a sort-merge join: Spark underestimates the exploded side (rows x features x repeats
+              # vectors) and a broadcast of it runs out of driver memory on full data
+              .join(donors.hint("merge"), on=[REPEAT, _I], how="inner")
               .withColumn(vector, swapped).withColumn(PERMUTED, F.col("_plan.f"))
               .select(*[col(c) for c in rows.columns], F.col(PERMUTED), F.col(REPEAT)))
     baseline = rows.withColumn(PERMUTED, F.lit(None).cast("string")).withColumn(REPEAT, F.lit(0))
