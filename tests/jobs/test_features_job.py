@@ -35,7 +35,8 @@ def test_one_row_per_catalog_entity_and_as_of_with_the_declared_features(built, 
     ctx, result = built
     cfg = ctx.cfg
     feats = spark.table(f"{SCHEMA}.features")
-    assert result == {"days": 15, "rows": feats.count()}  # window_days 14 before the as-of, plus the as-of
+    # window_days 14 before the as-of, plus the as-of; `catalog`: the as-of's own rows
+    assert result == {"days": 15, "rows": feats.count(), "catalog": feats.where(F.col("as_of") == ctx.as_of).count()}
     # the catalog of each as-of: flights scheduled that day in New York (the data's own date columns)
     catalog = (spark.table(f"{SCHEMA}.clean_flights")
                .withColumn("as_of", F.make_date("year", "month", "day"))
