@@ -38,8 +38,14 @@ def test_wrong_type_is_named(data):
 
 
 def test_missing_key_is_named(data):
-    del data["label"]["known_at"]
-    with pytest.raises(ConfigError, match=r"label.known_at: required key is missing"):
+    del data["model"]["algorithm"]
+    with pytest.raises(ConfigError, match=r"model.algorithm: required key is missing"):
+        parse_config(data)
+
+
+def test_a_per_entity_label_needs_its_known_at(data):
+    del data["label"]["known_at"]   # optional key: an outcome label has none
+    with pytest.raises(ConfigError, match=r"label: a per-entity label needs both expr and known_at"):
         parse_config(data)
 
 
