@@ -36,14 +36,21 @@ def write(ctx: Context, alerts: DataFrame, scope: str, *, empty: bool | None = N
     return store.merge(alerts, table, ["alert_id"], keep=["created_at"], delete_where=scope)
 
 
+def as_of_warnings(ctx: Context, *, stage: str, kind: str, source: str,
+                   findings: list[tuple[str | None, float | None, float | None, str]]) -> int:
+    """The warning alerts of `kind` for the stage and the as-of, one per finding (column, value,
+    threshold, detail); they replace that kind's alerts of the stage and as-of (none: removed)."""
+    rows = from_findings(ctx.spark.createDataFrame([(None, kind, *f) for f in findings], FINDING_SCHEMA),
+                         stage=stage, source=source, as_of=ctx.as_of, created_at=Context.now(),
+                         severity=F.lit(WARNING))
+    return write(ctx, rows, all_of(eq("stage", stage), eq("kind", kind), eq(AS_OF, ctx.as_of)), empty=not findings)
+
+
 def as_of_alert(ctx: Context, *, stage: str, kind: str, source: str, detail: str | None,
                 value: float | None = None, threshold: float | None = None) -> None:
     """One warning alert of `kind` for the stage and the as-of (`detail` says what happened), or
     with `detail` None, none: a re-run that no longer finds it removes the alert of the as-of."""
-    store = ctx.tables
-    if detail is None and not store.exists(ctx.cfg.tables.alerts):
+    if detail is None and not ctx.tables.exists(ctx.cfg.tables.alerts):
         return
-    findings = [(None, kind, None, value, threshold, detail)] if detail else []
-    rows = from_findings(store.spark.createDataFrame(findings, FINDING_SCHEMA), stage=stage, source=source,
-                         as_of=ctx.as_of, created_at=Context.now(), severity=F.lit(WARNING))
-    write(ctx, rows, all_of(eq("stage", stage), eq("kind", kind), eq(AS_OF, ctx.as_of)), empty=not findings)
+    as_of_warnings(ctx, stage=stage, kind=kind, source=source,
+                   findings=[(None, value, threshold, detail)] if detail else [])

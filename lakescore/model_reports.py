@@ -8,16 +8,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import mlflow
-from pyspark.sql import functions as F
 
 from lakescore import alerts
 from lakescore.runtime import Context
 from transforms import schemas
-from transforms.columns import AS_OF, MODEL_NAME, MODEL_VERSION, SLICE_KEY, SLICE_VALUE, SPLIT
+from transforms.columns import MODEL_NAME, MODEL_VERSION, SLICE_KEY, SLICE_VALUE, SPLIT
 from transforms.contracts.kinds import FEATURE_NO_GAIN
 from transforms.modeling.importance import NO_GAIN
-from transforms.monitoring.alerts import WARNING, from_findings
-from transforms.sqltext import all_of, eq, in_list
+from transforms.sqltext import all_of, eq
 
 TRAIN_STAGE = "train"
 
@@ -56,14 +54,9 @@ def write_model_metrics(ctx: Context, name: str, version: str, run_id: str, metr
 def write_feature_alerts(ctx: Context, name: str, version: str, report: list[dict], min_gain: float) -> int:
     """A warning in `alerts` per model feature with no gain (its permutation importance within
     +-min_gain); the train stage's earlier alerts of this as-of are replaced."""
-    findings = [(None, FEATURE_NO_GAIN, r["feature"], r["permutation_importance"], min_gain,
+    findings = [(r["feature"], r["permutation_importance"], min_gain,
                  f"feature {r['feature']} of {name} version {version}: permutation importance "
                  f"{r['permutation_importance']:+.5f} {r['importance_metric']} (+-{r['importance_std']:.5f}) is within "
                  f"+-{min_gain:g}: it brings the model nothing; drop it or look at its values")
                 for r in report if r["verdict"] == NO_GAIN]
-    df = ctx.spark.createDataFrame(findings, "batch_id string, kind string, column string, value double, "
-                                              "threshold double, detail string")
-    rows = from_findings(df, stage=TRAIN_STAGE, source=name, as_of=ctx.as_of, created_at=Context.now(),
-                         severity=F.lit(WARNING))
-    scope = all_of(eq("stage", TRAIN_STAGE), eq(AS_OF, ctx.as_of), in_list("kind", [FEATURE_NO_GAIN]))
-    return alerts.write(ctx, rows, scope, empty=not findings)
+    return alerts.as_of_warnings(ctx, stage=TRAIN_STAGE, kind=FEATURE_NO_GAIN, source=name, findings=findings)

@@ -11,7 +11,6 @@ from lakescore.runtime import Context
 from transforms import schemas
 from transforms.columns import AS_OF, MODEL_NAME, MODEL_VERSION
 from transforms.contracts.kinds import CHALLENGER_REJECTED
-from transforms.monitoring.alerts import WARNING, from_findings
 from transforms.sqltext import all_of, eq, in_list
 
 PROMOTED, REJECTED, ROLLBACK = "promoted", "rejected", "rollback"
@@ -65,12 +64,7 @@ def rejection_alert(ctx: Context, name: str, version: str, checks: list[dict]) -
     """A warning in `alerts` for a rejected challenger, listing its failed checks (none when it
     passed: the promote stage's alerts of this as-of are replaced)."""
     failed = [c for c in checks if not c["passed"]]
-    findings = [(None, CHALLENGER_REJECTED, version, float(len(failed)), 0.0,
+    findings = [(version, float(len(failed)), 0.0,
                  f"{name} version {version} rejected by the gate: "
                  + "; ".join(f"{c['check']}: {c['reason']}" for c in failed))] if failed else []
-    df = ctx.spark.createDataFrame(findings, "batch_id string, kind string, column string, value double, "
-                                              "threshold double, detail string")
-    rows = from_findings(df, stage=PROMOTE_STAGE, source=name, as_of=ctx.as_of, created_at=Context.now(),
-                         severity=F.lit(WARNING))
-    scope = all_of(eq("stage", PROMOTE_STAGE), eq(AS_OF, ctx.as_of), in_list("kind", [CHALLENGER_REJECTED]))
-    return alerts.write(ctx, rows, scope, empty=not findings)
+    return alerts.as_of_warnings(ctx, stage=PROMOTE_STAGE, kind=CHALLENGER_REJECTED, source=name, findings=findings)
