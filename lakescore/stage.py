@@ -8,6 +8,9 @@ the table, column or key; the entry points print that line and exit 1.
 Stages can be run as an *isolated* group (train and promote in `lakescore run all`): when one of
 them fails, the rest of the group is skipped, the other stages still run (scoring never waits on
 a training failure), and the run then fails naming the stage that failed.
+
+When the stages of a command end, their runs (stage, as-of, succeeded or failed, start, end,
+seconds) go to the use case's `stage_runs` table in one write (`lakescore.stage_runs`).
 """
 
 from __future__ import annotations
@@ -78,30 +81,57 @@ def run_stages(ctx, stages: Iterable[tuple[str, Stage]], isolated: Iterable[str]
     isolated = set(isolated)
     results: dict = {}
     failed: tuple[str, BaseException] | None = None
-    for name, run in stages:
-        if failed and name in isolated:
-            log.warning("stage %s: skipped: stage %s failed", name, failed[0])
-            continue
-        started = time.perf_counter()
-        log.info("stage %s: start (use case %s, as-of %s)", name, ctx.cfg.name, ctx.as_of)
-        try:
-            results[name] = run(ctx)
-        except Exception as exc:
-            if name not in isolated:
-                raise
-            failed = (name, exc)
-            if isinstance(exc, EXPECTED_ERRORS):
-                log.error("stage %s failed: %s", name, _first_line(exc))
-            else:
-                log.exception("stage %s failed", name)
-            continue
-        log.info("stage %s: done in %.1fs", name, time.perf_counter() - started)
+    runs: list = []
+    try:
+        for name, run in stages:
+            if failed and name in isolated:
+                log.warning("stage %s: skipped: stage %s failed", name, failed[0])
+                continue
+            started, began = time.perf_counter(), ctx.now()
+            log.info("stage %s: start (use case %s, as-of %s)", name, ctx.cfg.name, ctx.as_of)
+            try:
+                results[name] = run(ctx)
+            except Exception as exc:
+                runs.append(_stage_run(ctx, name, began, started, exc))
+                if name not in isolated:
+                    raise
+                failed = (name, exc)
+                if isinstance(exc, EXPECTED_ERRORS):
+                    log.error("stage %s failed: %s", name, _first_line(exc))
+                else:
+                    log.exception("stage %s failed", name)
+                continue
+            runs.append(_stage_run(ctx, name, began, started))
+            log.info("stage %s: done in %.1fs", name, time.perf_counter() - started)
+    finally:
+        _record(ctx, runs)
     if failed:
         name, exc = failed
         after = [n for n, _ in stages if n not in isolated and n in results]
         ran = f" ({', '.join(after)} ran with the current champion)" if after else ""
         raise StageFailed(f"stage {name} failed: {_first_line(exc)}{ran}") from exc
     return results
+
+
+def _stage_run(ctx, name: str, began: datetime, started: float, exc: BaseException | None = None):
+    from lakescore.stage_runs import StageRun
+    from transforms.columns import FAILED, SUCCEEDED
+
+    return StageRun(name, ctx.as_of, FAILED if exc else SUCCEEDED, began, ctx.now(), time.perf_counter() - started,
+                    _first_line(exc) if exc else None)
+
+
+def _record(ctx, runs: list) -> None:
+    """Write the command's stage runs to stage_runs; a failure to record never hides the stage's
+    own outcome (it is logged)."""
+    if not runs:
+        return
+    try:
+        from lakescore.stage_runs import record
+
+        record(ctx, runs)
+    except Exception as exc:  # noqa: BLE001 - the stage's result (or error) matters more
+        log.warning("stage_runs: could not record %d run(s): %s", len(runs), _first_line(exc))
 
 
 def run_command(stages: Iterable[tuple[str, Stage]], config: Path, as_of: datetime, target: str | None,

@@ -77,3 +77,12 @@ CATEGORICAL = "categorical"
 # Label kinds.
 BINARY = "binary"
 REGRESSION = "regression"
+
+# stage_runs: when each stage last ran for an as-of, and how it ended.
+STAGE = "stage"
+STATUS = "status"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+STARTED_AT = "started_at"
+FINISHED_AT = "finished_at"
+DURATION_SECONDS = "duration_seconds"

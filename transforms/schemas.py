@@ -3,7 +3,7 @@ documents. The table store checks every write against them (`check`), so a stage
 undocumented column, leaves one out or changes a type fails, naming the table and the column.
 
 Fixed tables (quarantine, data_quality, alerts, model_validations, landed_files,
-feature_reports, model_metrics) are constants; tables whose columns follow the use case
+feature_reports, model_metrics, stage_runs) are constants; tables whose columns follow the use case
 (clean_<source>, features, predictions, slice_metrics) are built from it. A column whose type
 follows data the config does not type (a derived key column) is declared with type None:
 present, any type.
@@ -36,7 +36,9 @@ from transforms.columns import (
     COLUMN_KIND,
     COLUMN_NAME,
     DRIFT_TYPE,
+    DURATION_SECONDS,
     FEATURE_SET,
+    FINISHED_AT,
     FEATURES_VERSION,
     GRANULARITY,
     LANDED_AT,
@@ -57,6 +59,9 @@ from transforms.columns import (
     SLICE_KEY,
     SLICE_VALUE,
     SPLIT,
+    STAGE,
+    STARTED_AT,
+    STATUS,
     VALID_FROM,
     VALID_TO,
     WINDOW,
@@ -182,6 +187,12 @@ MODEL_METRICS = TableSchema.of([
     (AS_OF, DATE), (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (RUN_ID, STRING), (SPLIT, STRING),
     (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("rows", LONG), ("metric", STRING), ("value", DOUBLE),
     ("computed_at", TIMESTAMP)])
+
+# One row per stage x as-of x status (succeeded, failed): the newest run of each, written by
+# lakescore.stage_runs when a command that runs stages ends.
+STAGE_RUNS = TableSchema.of([
+    (STAGE, STRING), (AS_OF, DATE), (STATUS, STRING), (STARTED_AT, TIMESTAMP), (FINISHED_AT, TIMESTAMP),
+    (DURATION_SECONDS, DOUBLE), ("error", STRING)])
 
 
 # ------------------------------------------------------------------- use-case tables
