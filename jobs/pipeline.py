@@ -2,8 +2,8 @@
 jobs iterate. Train and promote form the training group: they train and gate only when the
 retraining policy says so, and a failure there never stops score and monitor (`lakescore run
 all` runs them with the current champion, then fails naming the stage). On Databricks the group
-is a job of its own that the batch-inference job runs as a task (resources/*.yml; a test checks
-both against this order)."""
+is a job of its own, the training job, on its own schedule beside the batch-inference job that runs
+the other stages (resources/*.yml; a test checks both against this order)."""
 
 from __future__ import annotations
 

@@ -74,3 +74,16 @@ def decide(ctx: Context, force: bool = False) -> Decision:
     triggers = f", no retraining trigger after {trained}" if policy.on_trigger else ""
     return Decision(False, f"{who} is {age} day(s) old ({schedule}, age limit {policy.max_model_age_days} days)"
                            f"{triggers}")
+
+
+def set_task_value(key: str, value: str) -> bool:
+    """Set a Databricks job task value (read by a condition task as `{{tasks.<task>.values.<key>}}`);
+    returns False off Databricks, where there is no job to tell."""
+    from lakescore.runtime import on_databricks
+
+    if not on_databricks():
+        return False
+    from databricks.sdk.runtime import dbutils  # the Databricks runtime ships the SDK
+
+    dbutils.jobs.taskValues.set(key=key, value=value)
+    return True

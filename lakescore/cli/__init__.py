@@ -1,6 +1,6 @@
 """The `lakescore` command line: run stages, query tables, draft contracts, replay ingested
-batches, document features, check, register and roll back models, predict on demand, set up
-spark-submit. Each command group is a module of this package."""
+batches, document features, check, register and roll back models, predict on demand, tell
+whether training is due, set up spark-submit. Each command group is a module of this package."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from lakescore.cli.features import features_app
 from lakescore.cli.ingest import ingest_app
 from lakescore.cli.model import model_app, print_checks
 from lakescore.cli.predict import predict
+from lakescore.cli.retrain import retrain_needed
 from lakescore.cli.sql import sql
 from lakescore.stage import AsOfOpt, ConfigOpt, ForceOpt, TargetOpt, run_command
 
@@ -36,6 +37,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(model_app, name="model")
 app.command()(sql)
 app.command()(predict)
+app.command("retrain-needed")(retrain_needed)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
 
