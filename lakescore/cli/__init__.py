@@ -1,6 +1,6 @@
 """The `lakescore` command line: run stages, query tables, draft contracts, replay ingested
-batches, document features, check, register and roll back models, predict on demand, tell
-whether training is due, set up spark-submit. Each command group is a module of this package."""
+batches, document features, check, register and roll back models, predict on demand, export
+Prometheus metrics, tell whether training is due, set up spark-submit. Each command group is a module of this package."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from lakescore.cli.contract import contract_app
 from lakescore.cli.features import features_app
 from lakescore.cli.ingest import ingest_app
+from lakescore.cli.metrics import metrics
 from lakescore.cli.model import model_app, print_checks
 from lakescore.cli.predict import predict
 from lakescore.cli.retrain import retrain_needed
@@ -37,6 +38,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(model_app, name="model")
 app.command()(sql)
 app.command()(predict)
+app.command()(metrics)
 app.command("retrain-needed")(retrain_needed)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
