@@ -27,11 +27,12 @@ def retrain_needed(
 ) -> None:
     """Say whether the retraining policy (train.retrain) trains for the as-of, and why; in a
     Databricks job, set the task value `retrain` ("true"/"false") for a condition task."""
-    from lakescore import retraining
+    from lakescore import registry, retraining
 
     setup_logging()
     try:
         ctx = make_context(config, as_of.date(), target)
+        registry.configure(ctx)
         decision = retraining.decide(ctx)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))
