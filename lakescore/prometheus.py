@@ -18,8 +18,8 @@ exist yet leaves its metrics without samples. The gauges, all with the label `us
 | `lakescore_quarantine_rate` | source | `data_quality`, each source's newest as-of |
 | `lakescore_rows_in`, `lakescore_rows_quarantined` | source | the same rows |
 | `lakescore_open_alerts` | stage, kind, severity | `alerts` of the last `monitor.lookback_days` as-ofs |
-| `lakescore_stage_duration_seconds` | stage | `stage_runs`, the newest succeeded run |
-| `lakescore_stage_last_success_timestamp_seconds` | stage | `stage_runs` |
+| `lakescore_stage_duration_seconds` | stage | `stage_runs`, the newest succeeded run's seconds |
+| `lakescore_stage_last_success_timestamp_seconds` | stage | when it ended (`started_at` + `seconds`) |
 | `lakescore_stage_last_run_failed` | stage | 1 when the newest run of the stage failed |
 
 `slice` is `all` for the whole window and `<key>=<value>` for a slice (`carrier=UA`).
@@ -41,17 +41,17 @@ from transforms.columns import (
     BINARY,
     COLUMN_NAME,
     DRIFT_TYPE,
-    DURATION_SECONDS,
     FAILED,
-    FINISHED_AT,
     MODEL_AGE_DAYS,
     MODEL_ID,
     MODEL_NAME,
     MODEL_VERSION,
     NUM_LABELLED,
+    SECONDS,
     SLICE_KEY,
     SLICE_VALUE,
     STAGE,
+    STARTED_AT,
     STATUS,
     SUCCEEDED,
 )
@@ -209,11 +209,11 @@ def _stages(ctx: Context, fam: Families, use_case: str) -> None:
     runs = _read(ctx, ctx.cfg.tables.stage_runs)
     if runs is None:
         return
-    ok = F.col(STATUS) == SUCCEEDED
-    per_stage = runs.groupBy(STAGE).agg(
-        F.max_by(DURATION_SECONDS, F.when(ok, F.col(FINISHED_AT))).alias("seconds"),
-        F.max(F.when(ok, _epoch(FINISHED_AT))).alias("success"),
-        F.max_by(STATUS, FINISHED_AT).alias("last"))
+    ok, ended = F.col(STATUS) == SUCCEEDED, _epoch(STARTED_AT) + F.col(SECONDS)
+    per_stage = runs.where(F.col(STATUS).isin(SUCCEEDED, FAILED)).groupBy(STAGE).agg(
+        F.max_by(SECONDS, F.when(ok, ended)).alias("seconds"),
+        F.max(F.when(ok, ended)).alias("success"),
+        F.max_by(STATUS, ended).alias("last"))
     for r in per_stage.orderBy(STAGE).collect():
         if r["success"] is not None:
             duration.labels(use_case, r[STAGE]).set(r["seconds"])

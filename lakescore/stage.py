@@ -9,8 +9,9 @@ Stages can be run as an *isolated* group (train and promote in `lakescore run al
 them fails, the rest of the group is skipped, the other stages still run (scoring never waits on
 a training failure), and the run then fails naming the stage that failed.
 
-When the stages of a command end, their runs (stage, as-of, succeeded or failed, start, end,
-seconds) go to the use case's `stage_runs` table in one write (`lakescore.stage_runs`).
+When the stages of a command end, their runs (as-of, stage, succeeded or failed, start, seconds,
+the error's first line) go to the use case's `stage_runs` table in one write (`lakescore.stage_runs`);
+`record=False` leaves that to the caller.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def run_stages(ctx, stages: Iterable[tuple[str, Stage]], isolated: Iterable[str] = ()) -> dict:
+def run_stages(ctx, stages: Iterable[tuple[str, Stage]], isolated: Iterable[str] = (), record: bool = True) -> dict:
     """Run stages in order in one process (one Spark session); returns each stage's summary.
     A failure in an `isolated` stage skips the rest of that group, lets the others run, and is
     raised at the end as `StageFailed` naming the stage."""
@@ -104,7 +105,8 @@ def run_stages(ctx, stages: Iterable[tuple[str, Stage]], isolated: Iterable[str]
             runs.append(_stage_run(ctx, name, began, started))
             log.info("stage %s: done in %.1fs", name, time.perf_counter() - started)
     finally:
-        _record(ctx, runs)
+        if record:
+            _record(ctx, runs)
     if failed:
         name, exc = failed
         after = [n for n, _ in stages if n not in isolated and n in results]
@@ -117,7 +119,7 @@ def _stage_run(ctx, name: str, began: datetime, started: float, exc: BaseExcepti
     from lakescore.stage_runs import StageRun
     from transforms.columns import FAILED, SUCCEEDED
 
-    return StageRun(name, ctx.as_of, FAILED if exc else SUCCEEDED, began, ctx.now(), time.perf_counter() - started,
+    return StageRun(ctx.as_of, name, FAILED if exc else SUCCEEDED, began, time.perf_counter() - started,
                     _first_line(exc) if exc else None)
 
 

@@ -78,11 +78,11 @@ CATEGORICAL = "categorical"
 BINARY = "binary"
 REGRESSION = "regression"
 
-# stage_runs: when each stage last ran for an as-of, and how it ended.
+# stage_runs: how each stage last ran for an as-of.
 STAGE = "stage"
 STATUS = "status"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 STARTED_AT = "started_at"
-FINISHED_AT = "finished_at"
-DURATION_SECONDS = "duration_seconds"
+SECONDS = "seconds"
+DETAIL = "detail"

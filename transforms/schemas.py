@@ -35,10 +35,9 @@ from transforms.columns import (
     BINARY,
     COLUMN_KIND,
     COLUMN_NAME,
+    DETAIL,
     DRIFT_TYPE,
-    DURATION_SECONDS,
     FEATURE_SET,
-    FINISHED_AT,
     FEATURES_VERSION,
     GRANULARITY,
     LANDED_AT,
@@ -55,6 +54,7 @@ from transforms.columns import (
     RUN_ID,
     SCORE,
     SCORED_AT,
+    SECONDS,
     SERVED_BY,
     SLICE_KEY,
     SLICE_VALUE,
@@ -188,11 +188,10 @@ MODEL_METRICS = TableSchema.of([
     (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("rows", LONG), ("metric", STRING), ("value", DOUBLE),
     ("computed_at", TIMESTAMP)])
 
-# One row per stage x as-of x status (succeeded, failed): the newest run of each, written by
-# lakescore.stage_runs when a command that runs stages ends.
+# One row per as-of x stage: how its newest run ended (succeeded, failed) and how long it took,
+# written by lakescore.stage_runs when a command that runs stages ends.
 STAGE_RUNS = TableSchema.of([
-    (STAGE, STRING), (AS_OF, DATE), (STATUS, STRING), (STARTED_AT, TIMESTAMP), (FINISHED_AT, TIMESTAMP),
-    (DURATION_SECONDS, DOUBLE), ("error", STRING)])
+    (AS_OF, DATE), (STAGE, STRING), (STATUS, STRING), (STARTED_AT, TIMESTAMP), (SECONDS, DOUBLE), (DETAIL, STRING)])
 
 
 # ------------------------------------------------------------------- use-case tables

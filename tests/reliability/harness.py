@@ -35,7 +35,7 @@ STAGES = ["ingest", "features", "train", "promote", "score", "monitor"]
 RUN_VARYING = frozenset({
     "_landed_at", "landed_at", "modified_at", "processed_at", "replayed_at", "quarantined_at", "scored_at",
     "validated_at", "created_at", "computed_at", "reported_at", "freshness_hours",
-    "run_id", "model_version", "model_id", "features_version", "started_at", "finished_at", "duration_seconds",
+    "run_id", "model_version", "model_id", "features_version", "started_at", "seconds",
 })
 # Text columns that name such numbers (drift_metrics.baseline: "features version 3 as served",
 # "training rows of tiny_model/1 (as-of ...; clean_events@0, features@1)"): the numbers are masked.
