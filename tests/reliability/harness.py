@@ -170,8 +170,8 @@ def run_and_kill(args: list[str], home: Path, point: KillPoint | None, timeout: 
 def kill_points(seed: int, seconds: float, timeline: list[float], n: int = 5, commits: int = 0) -> list[KillPoint]:
     """Seeded points from an uninterrupted run of the stage (`seconds` long, its new Delta log
     files appearing at `timeline`): about half on the k-th new log file (k drawn from 1..all of
-    them; the k-th file's time, plus a margin, as a fallback, since a run after a kill may have
-    less to write), the others at a time drawn between the first log file and the end (before
+    them; a time after the reference's end as a fallback, since a run after a kill may have less
+    to write), the others at a time drawn between the first log file and the end (before
     the first write a kill tests nothing). So nearly every run lands a kill. A reference saved
     without timeline (an older one) gives its count of log files (`commits`) instead."""
     rng = random.Random(seed)
@@ -180,7 +180,9 @@ def kill_points(seed: int, seconds: float, timeline: list[float], n: int = 5, co
     for i in range(n):
         if (timeline or commits) and i % 2 == 0:
             k = rng.randint(1, len(timeline) or commits)
-            points.append(KillPoint(after_commits=k, delay=(timeline[k - 1] * 1.1 + 1) if timeline else seconds * 0.95))
+            # the fallback well after the reference's time: a run slower than the reference (a busy
+            # machine) must still die on its commit, not before its first write
+            points.append(KillPoint(after_commits=k, delay=max(timeline[k - 1] * 1.5 if timeline else 0, seconds) * 1.2))
         else:
             points.append(KillPoint(delay=rng.uniform(first, seconds * 0.95)))
     rng.shuffle(points)
