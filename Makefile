@@ -33,7 +33,7 @@ test: $(STAMP)
 
 ## reliability: the slow fault-injection suite (marker `reliability`, left out of `make test`)
 reliability: $(STAMP)
-	$(BIN)/python -m pytest -m reliability -s $(PYTEST_ARGS) tests/reliability
+	PYTHONUNBUFFERED=1 $(BIN)/python -m pytest -m reliability -s $(PYTEST_ARGS) tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -262,10 +262,12 @@ def run(ctx: Context) -> dict:
         info = mlflow.spark.log_model(model, "model", registered_model_name=registry.model_name(ctx),
                                       pip_requirements=registry.pip_requirements(), signature=signature)
     ref = registry.by_version(ctx, str(info.registered_model_version))
-    registry.set_alias(ref, registry.CHALLENGER)
+    # the reports first, the alias last: a run killed before the alias leaves a version no alias
+    # names, whose rows the re-run replaces (lakescore/model_reports.py)
     model_reports.write_model_metrics(ctx, ref.name, ref.version, run.info.run_id, by_split)
     model_reports.write_feature_report(ctx, ref.name, ref.version, run.info.run_id, report)
     model_reports.write_feature_alerts(ctx, ref.name, ref.version, report, gain)
+    registry.set_alias(ref, registry.CHALLENGER)
     primary = cfg.model.primary_metric
     log.info("train: %s version %s, run %s, %d train / %d test / %d out-of-time rows, test %s=%.4f, "
              "out-of-time %s=%.4f; seconds %s", ref.name, ref.version, run.info.run_id, counts[TRAIN], counts[TEST],

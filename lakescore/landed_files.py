@@ -95,7 +95,7 @@ class Landed:
 
 def _read(ctx: Context, source: str, f: LandingFile, now) -> Landed:
     path = csv_file(ctx.home, source, f)
-    rows, columns = read_csv(ctx.spark, path)
+    rows, columns = read_csv(ctx.spark, path, ctx.cfg.sources[source].columns)
     if columns:
         rows = rows.withColumn(BATCH_ID, F.lit(f.batch_id)).withColumn(LANDED_AT, F.lit(now).cast("timestamp"))
     return Landed(f, count_lines(path), rows if columns else None, columns)

@@ -4,6 +4,17 @@ CSV file as raw text columns without losing a line. Shared by ingest (which land
 into raw_<source>, see `lakescore.landed_files`) and `lakescore contract infer` (which reads them
 directly).
 
+A file's encoding is told by its byte-order mark: UTF-8 without or with a BOM is read as it is
+(the BOM is not part of the first column's name); a UTF-16 or UTF-32 file (little or big endian,
+its BOM says which) is decoded once into a UTF-8 copy in the local home, which is what Spark reads
+and what its lines are counted on (an undecodable byte becomes U+FFFD: the row stays, the
+contract judges it). Any other file is read as UTF-8 (a Latin-1 byte becomes U+FFFD).
+
+A header name that differs from a contract column's only in case (`Amount` for `amount`) is read
+as that column, with a warning naming the file and both spellings: Spark and Delta resolve
+column names case-insensitively, so that is what a Spark user expects (two header names that
+become one column are refused, naming the file).
+
 A file is read with Spark's CSV reader in multi-line mode (a quoted value may hold line breaks,
 RFC 4180 quoting with doubled quotes), every column as text. A line that does not fit the
 header (more or fewer fields, an unbalanced quote) keeps its text in `_corrupt_record`, so the
@@ -13,13 +24,16 @@ blank line, counted, not a row.
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
 import glob
 import gzip
 import hashlib
+import logging
 import os
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import util as importlib_util
@@ -34,6 +48,9 @@ from transforms.columns import CORRUPT_RECORD
 from transforms.sqltext import col
 
 
+log = logging.getLogger("lakescore.landing")
+
+
 class LandingError(StageError):
     """A landing file that cannot be found or read; the message names the config key and path."""
 
@@ -43,6 +60,10 @@ _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
 # Characters Hadoop paths read as globs or URI syntax: such files are read through a link.
 _UNSAFE_PATH = re.compile(r"[\s\[\]{}*?\\:,%#]")
 BATCH_NAME_CHARS = 60
+# Byte-order marks of the encodings decoded to UTF-8 before reading (UTF-32's before UTF-16's:
+# UTF-32LE's BOM starts with UTF-16LE's); the codec reads the BOM, and drops it.
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 @dataclass(frozen=True)
@@ -119,7 +140,7 @@ def describe(path: Path) -> LandingFile:
 
 def csv_file(home: Path, source: str, file: LandingFile) -> Path:
     """The CSV text Spark reads for a landing file: the file itself; a .zip's one .csv,
-    extracted once into the local home; a link with a plain name when the file's path holds
+    extracted once into the local home; a UTF-16 or UTF-32 file's UTF-8 copy there; a link with a plain name when the file's path holds
     characters Spark would read as a glob or URI syntax."""
     path, folder = file.path, home / "landing" / source
     if path.suffix.lower() == ".zip":
@@ -135,7 +156,10 @@ def csv_file(home: Path, source: str, file: LandingFile) -> Path:
                     while chunk := fin.read(1 << 20):
                         fout.write(chunk)
                 tmp.rename(target)
-            return target
+        encoding = bom_encoding(target)
+        return target if encoding is None else utf8_copy(target, target.with_name(f"{target.stem}-utf8.csv"), encoding)
+    if (encoding := bom_encoding(path)) is not None:
+        return utf8_copy(path, folder / f"{file.digest[:16]}-utf8.csv", encoding)
     if _UNSAFE_PATH.search(str(path)):
         link = folder / f"{file.digest[:16]}{''.join(path.suffixes[-2:]).lower()}"
         if not link.exists():
@@ -145,13 +169,40 @@ def csv_file(home: Path, source: str, file: LandingFile) -> Path:
     return path
 
 
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def bom_encoding(path: Path) -> str | None:
+    """The codec of a UTF-16 or UTF-32 file, told by its byte-order mark (.gz read through);
+    None for any other file (read as UTF-8)."""
+    with _open(path) as f:
+        start = f.read(4)
+    return next((codec for bom, codec in BOMS if start.startswith(bom)), None)
+
+
+def utf8_copy(path: Path, target: Path, encoding: str) -> Path:
+    """`path` decoded from `encoding` (its BOM dropped, an undecodable byte as U+FFFD) into the
+    UTF-8 file `target`, written once (through a temporary file) and streamed in chunks."""
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".part")
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        with _open(path) as fin, open(tmp, "w", encoding="utf-8", newline="") as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(decoder.decode(chunk))
+            fout.write(decoder.decode(b"", final=True))
+        tmp.rename(target)
+        log.info("land  %s: %s, decoded into %s", path, encoding.upper(), target)
+    return target
+
+
 def count_lines(path: Path) -> int:
     """Physical lines of a CSV text file (.gz read through): line breaks are \\n, \\r\\n, or a
     lone \\r in a file without \\n; a last line without a break counts."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
     newlines = returns = 0
     last = b""
-    with opener(path, "rb") as f:
+    with _open(path) as f:
         while chunk := f.read(1 << 20):
             newlines += chunk.count(b"\n")
             returns += chunk.count(b"\r")
@@ -179,8 +230,9 @@ def _reader(spark: SparkSession):
             .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_RECORD))
 
 
-def header(spark: SparkSession, path: Path) -> list[str]:
-    """The raw column names of a CSV file's header (none for an empty file)."""
+def header(spark: SparkSession, path: Path, contract: Iterable[str] = ()) -> list[str]:
+    """The raw column names of a CSV file's header (none for an empty file); a name that
+    differs from a `contract` column's only in case takes the contract's spelling (warned)."""
     names = _reader(spark).csv(f"file://{path}").columns
     columns = [raw_column_name(n, i) for i, n in enumerate(names)]
     seen: dict[str, str] = {}
@@ -188,14 +240,23 @@ def header(spark: SparkSession, path: Path) -> list[str]:
         other = seen.setdefault(name.lower(), original)
         if other != original:
             raise LandingError(f"{path}: header columns {other!r} and {original!r} both become column {name!r}")
-    return columns
+    spelled = {c.lower(): c for c in contract}
+    out = []
+    for name in columns:
+        wanted = spelled.get(name.lower(), name)
+        if wanted != name:
+            log.warning("land  %s: header column %r read as the contract's column %r (the names differ only in case)",
+                        path, name, wanted)
+        out.append(wanted)
+    return out
 
 
-def read_csv(spark: SparkSession, path: Path) -> tuple[DataFrame, list[str]]:
+def read_csv(spark: SparkSession, path: Path, contract: Iterable[str] = ()) -> tuple[DataFrame, list[str]]:
     """A CSV file as raw text columns plus `_corrupt_record` (the text of a line that does not
-    fit the header, NULL otherwise), and its columns; lines holding only white space are left
-    out (they are blank lines, not rows). No columns for an empty file."""
-    columns = header(spark, path)
+    fit the header, NULL otherwise), and its columns (`contract`'s spelling for a name that
+    differs only in case); lines holding only white space are left out (they are blank lines,
+    not rows). No columns for an empty file."""
+    columns = header(spark, path, contract)
     if not columns:
         return spark.createDataFrame([], f"{CORRUPT_RECORD} string"), []
     return read_csv_files(spark, [path], columns), columns

@@ -159,3 +159,40 @@ def test_globs_patterns_names_and_line_counts(tmp_path):
     assert (count_lines(tmp_path / "f.csv"), count_lines(tmp_path / "g.csv"), count_lines(tmp_path / "a.csv")) == (4, 2, 1)
     assert [raw_column_name(n, i) for i, n in enumerate(["\ufeffid", "Order ID", "2nd", "(%)", "a-b"])] == \
         ["id", "Order_ID", "_2nd", "_c3", "a_b"]
+
+
+# The same 3 rows (one malformed, a blank line) in UTF-16 and UTF-32, little and big endian,
+# each told by its BOM; a header naming `Amount` and `AT` for the contract's `amount` and `at`.
+ENCODED = ("id,name,amount,at\n"
+           "11,ünïcödé €,1.5,2024-01-01 10:00:00\n"
+           "\n"
+           '12,"two\nlines",2.5,2024-01-01 11:00:00\n'
+           "13,short\n")
+
+
+def test_utf16_and_utf32_files_are_decoded_by_their_bom_and_header_case_follows_the_contract(spark, drop, caplog):
+    folder, config, home = drop
+    encodings = {"le16": "utf-16-le", "be16": "utf-16-be", "le32": "utf-32-le", "be32": "utf-32-be"}
+    for n, (name, encoding) in enumerate(encodings.items()):
+        text = ENCODED.replace("\n1", f"\n{n}1")  # ids 011.. 313: unique over the files
+        (folder / f"{name}.csv").write_bytes(("\ufeff" + text).encode(encoding))
+    # a first batch whose header spells two contract columns in other case: it names no raw column
+    _write(folder / "a-case.csv", "id,name,Amount,AT\n91,cased,9.5,2024-01-01 12:00:00\n")
+    with caplog.at_level("WARNING", logger="lakescore.landing"):
+        assert _run(config, home, 2) == {"rows_in": 4 * 3 + 1, "rows_clean": 4 * 2 + 1, "rows_quarantined": 4}
+    assert [c for c in _table(spark, "raw_events").columns if c.lower() in ("amount", "at")] == ["amount", "at"]
+    warned = [r.getMessage() for r in caplog.records if "differ only in case" in r.getMessage()]
+    assert len(warned) == 2 and all("a-case.csv" in m for m in warned)
+    assert "header column 'Amount' read as the contract's column 'amount'" in warned[0]
+    clean = {r["id"]: (r["name"], r["amount"]) for r in _table(spark, "clean_events").collect()}
+    assert clean[91] == ("cased", 9.5)
+    for n in range(4):
+        assert clean[n * 100 + 11] == ("ünïcödé €", 1.5) and clean[n * 100 + 12] == ("two\nlines", 2.5)
+    short = _table(spark, "quarantine").where(F.col("original")["_corrupt_record"].isNotNull()).collect()
+    assert sorted(r["original"]["_corrupt_record"] for r in short) == [f"{n}13,short" for n in range(4)]
+    files = {r["file_name"]: r for r in _table(spark, "landed_files").collect()}
+    for name in encodings:  # lines counted on the decoded text: header + 3 rows (4 lines) + 1 blank
+        f = files[f"{name}.csv"]
+        assert (f["lines"], f["rows"], f["rows_malformed"], f["rows_blank"]) == (6, 3, 1, 1)
+    dq = _table(spark, "data_quality").agg(F.sum("rows_in"), F.sum("rows_clean"), F.sum("rows_quarantined")).first()
+    assert dq[0] == dq[1] + dq[2] == _table(spark, "raw_events").count() == 13

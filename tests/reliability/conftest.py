@@ -30,7 +30,7 @@ def reference(tmp_path_factory):
         return {**ref, "folder": folder, "config": folder / "tiny.yml", "home": folder / "reference_home"}
     config = h.write_use_case(folder)
     home = folder / "reference_home"
-    seconds, commits, versions = {}, {}, {}
+    seconds, commits, timelines, versions = {}, {}, {}, {}
     for step in SEQUENCE:
         stage, again = step.rstrip("*"), step.endswith("*")
         before = {name: h.read_delta_rs(path)[0] for name, path in h.tables(home).items()}
@@ -39,8 +39,9 @@ def reference(tmp_path_factory):
         if again:
             versions[stage] = (before, {name: h.read_delta_rs(path)[0] for name, path in h.tables(home).items()})
         else:
-            seconds[stage], commits[stage] = run.seconds, run.new_log_entries
+            seconds[stage], commits[stage], timelines[stage] = run.seconds, run.new_log_entries, run.timeline
         print(f"\nreference {step}: {run.seconds:.1f}s, {run.new_log_entries} new log files")
-    saved.write_text(json.dumps({"seconds": seconds, "commits": commits, "versions": versions}))
+    saved.write_text(json.dumps({"seconds": seconds, "commits": commits, "timelines": timelines,
+                                 "versions": versions}))
     return {"folder": folder, "config": config, "home": home, "seconds": seconds, "commits": commits,
-            "versions": versions}
+            "timelines": timelines, "versions": versions}

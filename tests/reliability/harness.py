@@ -75,9 +75,15 @@ def write_use_case(folder: Path) -> Path:
     return path
 
 
+# The stage subprocesses evaluate expressions interpreted, as the test session does
+# (tests/conftest.py): on tiny data compiling each plan costs more than running it.
+INTERPRETED = "--conf spark.sql.codegen.wholeStage=false --conf spark.sql.codegen.factoryMode=NO_CODEGEN"
+
+
 def _env(home: Path) -> dict:
     return {**os.environ, "LAKESCORE_HOME": str(home), "LAKESCORE_SPARK_MASTER": "local[2]",
-            "LAKESCORE_SHUFFLE_PARTITIONS": "2", "LAKESCORE_DRIVER_MEMORY": "1g", "PYTHONPATH": str(ROOT)}
+            "LAKESCORE_SHUFFLE_PARTITIONS": "2", "LAKESCORE_DRIVER_MEMORY": "1g", "PYTHONPATH": str(ROOT),
+            "PYSPARK_SUBMIT_ARGS": f"{INTERPRETED} pyspark-shell"}
 
 
 def command(stage: str, config: Path, as_of: date = AS_OF, *extra: str) -> list[str]:
@@ -115,49 +121,70 @@ class Outcome:
     point: str
     new_log_entries: int = 0
     output: str = ""
+    timeline: list[float] = field(default_factory=list)   # when each new Delta log file appeared (s)
 
 
 @dataclass
 class KillPoint:
-    """Kill after `after_commits` new Delta log files appeared, or after `delay` seconds."""
+    """Kill when the `after_commits`-th new Delta log file appears (a commit, or its temporary
+    file: during the commit), or after `delay` seconds, whichever comes first."""
     after_commits: int | None = None
     delay: float | None = None
 
     def __str__(self) -> str:
-        return f"after {self.after_commits} new log file(s)" if self.after_commits else f"after {self.delay:.1f}s"
+        parts = ([f"on new log file {self.after_commits}"] if self.after_commits else []) + \
+            ([f"at {self.delay:.1f}s"] if self.delay is not None else [])
+        return " or ".join(parts)
 
 
 def run_and_kill(args: list[str], home: Path, point: KillPoint | None, timeout: float = 900) -> Outcome:
-    """Run a stage; with a point, SIGKILL its whole process group (Python and its JVM) there."""
+    """Run a stage; with a point, SIGKILL its whole process group (Python and its JVM) there.
+    Records when each new Delta log file appeared (polled every 20 ms)."""
     before = log_entries(home)
     started = time.monotonic()
     proc = subprocess.Popen(args, env=_env(home), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
-    killed = False
+    killed, seen, timeline, fired = False, set(), [], ""
     while proc.poll() is None:
         elapsed = time.monotonic() - started
         if elapsed > timeout:
             os.killpg(proc.pid, signal.SIGKILL)
             raise TimeoutError(f"{args} ran over {timeout}s")
-        due = point is not None and (
-            (point.delay is not None and elapsed >= point.delay)
-            or (point.after_commits is not None and len(log_entries(home) - before) >= point.after_commits))
-        if due:
+        new = log_entries(home) - before - seen
+        seen |= new
+        timeline += [round(elapsed, 2)] * len(new)
+        if point is not None and point.after_commits is not None and len(seen) >= point.after_commits:
+            fired = f"on new log file {len(seen)}"
+        elif point is not None and point.delay is not None and elapsed >= point.delay:
+            fired = f"at {elapsed:.1f}s"
+        if fired:
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
             break
-        time.sleep(0.01 if point is not None and point.after_commits else 0.05)
+        time.sleep(0.02)
     output = proc.communicate()[0]
-    return Outcome(time.monotonic() - started, proc.returncode, killed, str(point) if point else "none",
-                   len(log_entries(home) - before), output)
+    return Outcome(time.monotonic() - started, proc.returncode, killed, fired or "none",
+                   len(log_entries(home) - before), output, timeline)
 
 
-def kill_points(seed: int, seconds: float, commits: int, n: int = 6) -> list[KillPoint]:
-    """Seeded points: half when the k-th new Delta log file appears (k in 1..commits: on a
-    commit), half at a fraction of the stage's uninterrupted time."""
+def kill_points(seed: int, seconds: float, timeline: list[float], n: int = 5, commits: int = 0) -> list[KillPoint]:
+    """Seeded points from an uninterrupted run of the stage (`seconds` long, its new Delta log
+    files appearing at `timeline`): about half on the k-th new log file (k drawn from 1..all of
+    them; a time after the reference's end as a fallback, since a run after a kill may have less
+    to write), the others at a time drawn between the first log file and the end (before
+    the first write a kill tests nothing). So nearly every run lands a kill. A reference saved
+    without timeline (an older one) gives its count of log files (`commits`) instead."""
     rng = random.Random(seed)
-    points = [KillPoint(after_commits=rng.randint(1, max(commits, 1))) for _ in range(n // 2)]
-    points += [KillPoint(delay=seconds * rng.uniform(0.3, 0.9)) for _ in range(n - n // 2)]
+    first = timeline[0] if timeline else seconds * 0.3
+    points = []
+    for i in range(n):
+        if (timeline or commits) and i % 2 == 0:
+            k = rng.randint(1, len(timeline) or commits)
+            # the fallback well after the reference's time: a run slower than the reference (a busy
+            # machine) must still die on its commit, not before its first write
+            points.append(KillPoint(after_commits=k, delay=max(timeline[k - 1] * 1.5 if timeline else 0, seconds) * 1.2))
+        else:
+            points.append(KillPoint(delay=rng.uniform(first, seconds * 0.95)))
     rng.shuffle(points)
     return points
 

@@ -6,9 +6,11 @@ checked and split by the real ingest stage (`jobs.ingest.run`: every pending bat
 Many files per Spark read: files whose first line is the same share a header, so they are read
 together (`landing.read_csv_files`, one read per header); the contract runs once over all
 batches. Every file is one of: clean rows, malformed lines (too many or too few fields, an
-unbalanced quote), quotes and line breaks inside values, Latin-1 or UTF-16 text, a UTF-8 BOM,
+unbalanced quote), quotes and line breaks inside values, Latin-1, UTF-16 or UTF-32 text (with
+their BOM: decoded to UTF-8 as landing does, `landing.bom_encoding`/`utf8_copy`), a UTF-8 BOM,
 CRLF line ends, huge, tiny, NaN and infinite numbers, blank lines, an empty file, a header
-only, a duplicated header name, columns renamed, added or removed. What must hold, per batch
+only, a duplicated header name, columns renamed, added or removed, a name in other case
+(`Amount`: read as the contract's `amount`). What must hold, per batch
 and in total: the lines of each file = header + the lines of its rows + its blank lines (no
 line lost at read), and rows in = clean + quarantined (no row lost by the contract). A file
 that `landing.header` refuses (two header names that become one column) is counted apart: it
@@ -28,7 +30,7 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from lakescore.config import deep_merge, parse_config
-from lakescore.landing import LandingError, count_lines, header, line_breaks, read_csv_files
+from lakescore.landing import LandingError, bom_encoding, count_lines, header, line_breaks, read_csv_files, utf8_copy
 from lakescore.runtime import Context
 from tests.support import EVENT_CONTRACT, events_use_case
 from transforms.columns import BATCH_ID, LANDED_AT
@@ -46,7 +48,7 @@ HEADERS = {  # the header variants and how each changes the columns
     "reordered": ["at", "code", "amount", "kind", "id"],
     "spaces": ["id", " kind ", "Amount", "code", "at"],
 }
-ENCODINGS = ["utf-8", "utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16"]
+ENCODINGS = ["utf-8", "utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16", "utf-32"]
 SHAPES = ["clean", "malformed", "quotes", "numbers", "blank_lines", "mixed", "mixed", "empty", "header_only",
           "duplicated_header"]
 
@@ -122,9 +124,7 @@ def generate(folder: Path, rng: random.Random, n: int, prefix: str) -> list[Gene
             body, records, blank = _text(rng, shape, columns)
         encoding = rng.choice(ENCODINGS)
         path.write_bytes((first + body).encode(encoding, errors="replace"))
-        # UTF-16 is not decoded (the reader reads UTF-8): its lines keep a NUL byte each, so none
-        # is blank; its rows are quarantined as malformed, nothing is lost
-        made.append(Generated(path, f"{shape}/{name}/{encoding}", records, 0 if encoding == "utf-16" else blank))
+        made.append(Generated(path, f"{shape}/{name}/{encoding}", records, blank))
     return made
 
 
@@ -165,21 +165,24 @@ def land_and_ingest(spark, home: Path, folder: Path, rng: random.Random, n: int,
     made = generate(folder, rng, n, prefix)
     figures.seconds["generate"] = time.perf_counter() - started
     figures.shapes = Counter(g.shape.split("/")[0] for g in made)
+    # the text Spark reads: a UTF-16 or UTF-32 file's UTF-8 copy (as landing.csv_file makes it)
+    decoded = folder / "decoded"
+    for g in made:
+        encoding = bom_encoding(g.path)
+        if encoding is not None:
+            g.path = utf8_copy(g.path, decoded / f"{g.path.stem}-utf8.csv", encoding)
     by_first: dict[bytes, list[Generated]] = {}
     for g in made:
         by_first.setdefault(_first_line(g.path), []).append(g)
     frames, landed = [], {}
     started = time.perf_counter()
-    # the contract's own header first: the raw table takes its column names from the first frame
-    # (a later "Amount" lands into "amount"; first, it would name the column and the contract's
-    # "amount" would be missing)
-    canonical = (",".join(COLUMNS) + "\n").encode()
-    for first, files in sorted(by_first.items(), key=lambda kv: kv[0] != canonical):
+    # in any order: a first file with `Amount` names the raw column `amount` all the same
+    for first, files in by_first.items():
         if not first:                               # an empty file: no header, no batch
             landed.update({g.path.name: g for g in files})
             continue
         try:
-            columns = header(spark, files[0].path)
+            columns = header(spark, files[0].path, COLUMNS)
         except LandingError as exc:                 # a column named twice: refused, the file stays
             assert "both become column" in str(exc) and str(files[0].path) in str(exc), str(exc)
             figures.files_refused += len(files)
