@@ -165,6 +165,12 @@ ALERTS = TableSchema.of([
     ("subject", STRING), ("value", DOUBLE), ("threshold", DOUBLE), ("detail", STRING), ("source", STRING),
     ("batch_id", STRING), ("created_at", TIMESTAMP)])
 
+# One row per stage of an as-of run by `lakescore backfill`: how it ended and how long it took
+# (an as-of is finished when every stage the backfill runs has succeeded: resume skips it).
+STAGE_RUNS = TableSchema.of([
+    (AS_OF, DATE), ("stage", STRING), ("status", STRING), ("started_at", TIMESTAMP), ("seconds", DOUBLE),
+    ("detail", STRING)])
+
 MODEL_VALIDATIONS = TableSchema.of([
     (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (AS_OF, DATE), ("check", STRING), ("metric", STRING),
     ("value", DOUBLE), ("baseline", DOUBLE), ("threshold", DOUBLE), ("passed", BOOLEAN), ("reason", STRING),

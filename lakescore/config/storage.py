@@ -36,4 +36,5 @@ class Tables(Strict):
     model_health: Identifier = "model_health"
     alerts: Identifier = "alerts"
     landed_files: Identifier = "landed_files"
+    stage_runs: Identifier = "stage_runs"
 
