@@ -76,7 +76,7 @@ class RichProgress(LogProgress):
         super().__init__()
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("as-ofs"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                            redirect_stderr=True, redirect_stdout=True)
+                            redirect_stderr=True, redirect_stdout=True, refresh_per_second=2)
         self.task = None
         self.handlers: list[tuple[logging.StreamHandler, object]] = []
 
