@@ -76,7 +76,8 @@ class RichProgress(LogProgress):
         super().__init__()
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("as-ofs"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                            redirect_stderr=True, redirect_stdout=True, refresh_per_second=2)
+                            redirect_stderr=True, redirect_stdout=True, refresh_per_second=2,
+                            speed_estimate_period=10**7)  # as-ofs take minutes: estimate over the whole run
         self.task = None
         self.handlers: list[tuple[logging.StreamHandler, object]] = []
 
