@@ -61,8 +61,8 @@ def _tables(spark, home) -> dict:
         if not (path / "_delta_log").is_dir():
             continue
         version, _ = harness.read_delta_rs(path)
-        df = spark.read.format("delta").option("versionAsOf", version).load(str(path))  # pinned: read lazily
-        out[path.name] = (df.select(*sorted(c for c in df.columns if c not in VARYING)), version)
+        df = harness.spark_frame(spark, path, version)   # pinned (read lazily), maps as sorted entries
+        out[path.name] = (df.drop(*(VARYING - harness.RUN_VARYING)), version)
     return out
 
 
