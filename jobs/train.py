@@ -254,7 +254,8 @@ def run(ctx: Context) -> dict:
         mlflow.log_dict(prepared, "feature_preparation.json")
         mlflow.set_tags({"lakescore.use_case": cfg.name,
                          "lakescore.input_versions": json.dumps(store.versions_read, sort_keys=True),
-                         "lakescore.runtime_versions": json.dumps(registry.runtime_versions(), sort_keys=True)})
+                         "lakescore.runtime_versions": json.dumps(registry.runtime_versions(), sort_keys=True),
+                         **ctx.run_tags()})
         mlflow.log_metrics({"train_rows": counts[TRAIN], "test_rows": counts[TEST], "oot_rows": counts[OUT_OF_TIME],
                             **{f"{PREFIX[s]}{k}": v for s, m in metrics.items() for k, v in m.items()},
                             **{f"train_label_{k}": v for k, v in zip(("min", "max"), label_range) if v is not None},

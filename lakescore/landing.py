@@ -47,7 +47,6 @@ from lakescore.errors import StageError
 from transforms.columns import CORRUPT_RECORD
 from transforms.sqltext import col
 
-
 log = logging.getLogger("lakescore.landing")
 
 

@@ -187,7 +187,7 @@ def _register_copy(ctx: Context, uri: str, as_of: date, kind: models.ModelKind, 
         recorded = {"mlflow": model_mlflow} if model_mlflow else {}
         mlflow.set_tags({"lakescore.use_case": cfg.name, "lakescore.registered_from": uri,
                          "lakescore.input_versions": json.dumps(versions, sort_keys=True),
-                         "lakescore.runtime_versions": json.dumps(recorded, sort_keys=True)})
+                         "lakescore.runtime_versions": json.dumps(recorded, sort_keys=True), **ctx.run_tags()})
         mlflow.log_metrics({"train_rows": n_train, "test_rows": n_test, "oot_rows": n_oot,
                             **{f"test_{k}": v for k, v in metrics.items()},
                             **{f"oot_{k}": v for k, v in oot.items()},

@@ -8,6 +8,7 @@ embedded Derby and a warehouse in the use case's local home folder, so that tabl
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -231,6 +232,11 @@ class Context:
     home: Path = field(default_factory=local_home)
     databricks: bool = field(default_factory=on_databricks)
     force: bool = False           # train even when the retraining policy says it is not due
+    overrides: tuple[str, ...] = ()  # the command line's `--set key.path=value`, as typed
+
+    def run_tags(self) -> dict[str, str]:
+        """Tags every MLflow run of this context gets: the command line's overrides, if any."""
+        return {"lakescore.overrides": json.dumps(list(self.overrides))} if self.overrides else {}
 
     @cached_property
     def spark(self) -> SparkSession:

@@ -43,6 +43,9 @@ TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t",
                                                   help="apply targets.<name> overrides from the config")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="train even when the retraining policy (train.retrain) "
                                                          "says it is not due")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", metavar="KEY.PATH=VALUE", help="override a config key (repeatable), validated like the file: "
+    "--set model.params.regParam=0.1 --set train.window_days=60")]
 
 
 class StageFailed(StageError):
@@ -63,12 +66,19 @@ def fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def make_context(config: Path, as_of: date, target: str | None, force: bool = False):
-    """The validated config and runtime of a run (the Spark session starts when first used)."""
+def make_context(config: Path, as_of: date, target: str | None, force: bool = False,
+                 overrides: list[str] | None = None, *, cfg=None, quiet: bool = False):
+    """The validated config (the file, its target, then the `--set` overrides) and runtime of a
+    run (the Spark session starts when first used); `cfg` reuses a config loaded before."""
+    from lakescore.config.overrides import overrides_mapping
     from lakescore.runtime import Context, local_home
 
-    cfg = load_config(config, target=target)
-    return Context(cfg=cfg, as_of=as_of, config_path=str(config), target=target, home=local_home(cfg), force=force)
+    if cfg is None:
+        cfg = load_config(config, target=target, overrides=overrides_mapping(overrides))
+    if overrides and not quiet:
+        log.info("config %s: overrides %s", config, " ".join(f"--set {o}" for o in overrides))
+    return Context(cfg=cfg, as_of=as_of, config_path=str(config), target=target, home=local_home(cfg), force=force,
+                   overrides=tuple(overrides or ()))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -137,12 +147,12 @@ def _record(ctx, runs: list) -> None:
 
 
 def run_command(stages: Iterable[tuple[str, Stage]], config: Path, as_of: datetime, target: str | None,
-                force: bool = False, isolated: Iterable[str] = ()) -> dict:
+                force: bool = False, isolated: Iterable[str] = (), overrides: list[str] | None = None) -> dict:
     """What `lakescore run` and the stage entry points do: build the context, run, and turn an
     expected error into one line and exit code 1."""
     setup_logging()
     try:
-        ctx = make_context(config, as_of.date(), target, force)
+        ctx = make_context(config, as_of.date(), target, force, overrides)
         return run_stages(ctx, list(stages), isolated)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))
@@ -154,11 +164,13 @@ def stage_main(name: str, run: Stage, force_option: bool = False) -> None:
     adds `--force` (train)."""
 
     if force_option:
-        def command(config: ConfigOpt, as_of: AsOfOpt, target: TargetOpt = None, force: ForceOpt = False) -> None:
-            run_command([(name, run)], config, as_of, target, force)
+        def command(config: ConfigOpt, as_of: AsOfOpt, target: TargetOpt = None, force: ForceOpt = False,
+                    overrides: SetOpt = None) -> None:
+            run_command([(name, run)], config, as_of, target, force, overrides=overrides)
     else:
-        def command(config: ConfigOpt, as_of: AsOfOpt, target: TargetOpt = None) -> None:  # type: ignore[misc]
-            run_command([(name, run)], config, as_of, target)
+        def command(config: ConfigOpt, as_of: AsOfOpt, target: TargetOpt = None,  # type: ignore[misc]
+                    overrides: SetOpt = None) -> None:
+            run_command([(name, run)], config, as_of, target, overrides=overrides)
 
     command.__doc__ = f"Run the {name} stage for a use case and an as-of date."
     typer.run(command)

@@ -125,7 +125,8 @@ def test_no_stage_imports_another_stage_and_the_platform_imports_no_stage():
     for name in stages:
         assert not (GRAPH[name] & stages), name
     for name, deps in GRAPH.items():
-        if name.startswith("lakescore") and name != "lakescore.cli":
+        # only the command line knows the pipeline (`run`, `backfill`)
+        if name.startswith("lakescore") and name != "lakescore.cli" and not name.startswith("lakescore.cli."):
             assert not [d for d in deps if d.startswith("jobs")], name
 
 

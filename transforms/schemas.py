@@ -188,8 +188,9 @@ MODEL_METRICS = TableSchema.of([
     (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("rows", LONG), ("metric", STRING), ("value", DOUBLE),
     ("computed_at", TIMESTAMP)])
 
-# One row per as-of x stage: how its newest run ended (succeeded, failed) and how long it took,
-# written by lakescore.stage_runs when a command that runs stages ends.
+# One row per as-of x stage: how its newest run ended (succeeded, failed, skipped) and how long it
+# took, written by lakescore.stage_runs when a command that runs stages ends (and per as-of by
+# `lakescore backfill`: an as-of is finished when every stage the backfill runs has succeeded).
 STAGE_RUNS = TableSchema.of([
     (AS_OF, DATE), (STAGE, STRING), (STATUS, STRING), (STARTED_AT, TIMESTAMP), (SECONDS, DOUBLE), (DETAIL, STRING)])
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from lakescore.cli.backfill import backfill
 from lakescore.cli.contract import contract_app
 from lakescore.cli.features import features_app
 from lakescore.cli.ingest import ingest_app
@@ -17,7 +18,8 @@ from lakescore.cli.model import model_app, print_checks
 from lakescore.cli.predict import predict
 from lakescore.cli.retrain import retrain_needed
 from lakescore.cli.sql import sql
-from lakescore.stage import AsOfOpt, ConfigOpt, ForceOpt, TargetOpt, run_command
+from lakescore.cli.submit import submit
+from lakescore.stage import AsOfOpt, ConfigOpt, ForceOpt, SetOpt, TargetOpt, run_command
 
 # The stage names, for the command's help (jobs.pipeline holds the stages; a test checks that
 # both list the same names in the same order). Importing the stages is left to `run`, so that
@@ -40,6 +42,8 @@ app.command()(sql)
 app.command()(predict)
 app.command()(metrics)
 app.command("retrain-needed")(retrain_needed)
+app.command()(backfill)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(submit)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
 
@@ -51,6 +55,7 @@ def run(
     as_of: AsOfOpt,
     target: TargetOpt = None,
     force: ForceOpt = False,
+    overrides: SetOpt = None,
 ) -> None:
     """Run one stage (or `all`, in order) for a use case and an as-of date.
 
@@ -67,7 +72,7 @@ def run(
     from jobs.pipeline import TRAINING, stages
 
     results = run_command(stages(None if stage.value == "all" else [stage.value]), config, as_of, target,
-                          force=force, isolated=TRAINING)
+                          force=force, isolated=TRAINING, overrides=overrides)
     gate = (results or {}).get("promote") or {}
     if gate.get("checks"):
         print_checks(gate["checks"], f"gate of version {gate['version']}: {gate['decision']}")

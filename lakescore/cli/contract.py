@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, TargetOpt, fail, setup_logging
+from lakescore.stage import EXPECTED_ERRORS, SetOpt, TargetOpt, fail, setup_logging
 
 contract_app = typer.Typer(
     help="Data contracts: the schema and rules a source's raw data must satisfy (sources.<name> in "
@@ -37,6 +37,7 @@ def contract_infer(
     starter: Annotated[bool, typer.Option(
         "--starter", help="print a whole starter use-case file around the drafted contract")] = False,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Print a draft contract inferred from a source's raw data, to review and paste under
     sources.<source> (types, required columns, null markers, domains, ranges). Writes nothing.
@@ -51,10 +52,11 @@ def contract_infer(
         fail("give --file PATH, or --config FILE and --source NAME")
     try:
         from lakescore.config import load_sources
+        from lakescore.config.overrides import overrides_mapping
         from lakescore.contract_infer import infer, read_source
         from lakescore.runtime import get_spark, local_home
 
-        sources = load_sources(config, target=target) if config is not None else None
+        sources = load_sources(config, target=target, overrides=overrides_mapping(overrides)) if config is not None else None
         name = source or _name(file)
         if sources is not None and file is None and name not in sources.sources and sources.storage is None:
             fail(f"{config}: sources.{name} is not in the config: give --file PATH")

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from lakescore.config import ConfigError, load_config
+from lakescore.config.overrides import overrides_mapping
 from lakescore.feature_docs import render
+from lakescore.stage import SetOpt
 
 features_app = typer.Typer(help="Feature definitions: the generated documentation page.",
                            no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -19,10 +21,11 @@ def docs(
     config: Annotated[Path, typer.Option("--config", "-c", help="use-case YAML, e.g. conf/flights.yml")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the page here (default: print it)")] = None,
     check: Annotated[bool, typer.Option("--check", help="fail if --output is not current instead of writing it")] = False,
+    overrides: SetOpt = None,
 ) -> None:
     """Write the feature page (name, meaning, source, known-at, computation, model preparation)."""
     try:
-        page = render(load_config(config), str(config))
+        page = render(load_config(config, overrides=overrides_mapping(overrides)), str(config))
     except ConfigError as exc:
         typer.echo(f"lakescore: error: {exc}", err=True)
         raise typer.Exit(code=1) from None

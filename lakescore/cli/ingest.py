@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 ingest_app = typer.Typer(help="Ingest: re-check processed batches against today's contract.", no_args_is_help=True)
 
@@ -23,6 +23,7 @@ def ingest_replay(
     force: Annotated[bool, typer.Option(
         help="also batches already checked under today's contract")] = False,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Re-check quarantined rows and whole batches against the current contract: rows that pass
     now move to clean_<source>, the rest stay quarantined with updated reasons, and data_quality
@@ -32,7 +33,7 @@ def ingest_replay(
     try:
         from lakescore.replay import replay
 
-        ctx = make_context(config, date.today(), target)
+        ctx = make_context(config, date.today(), target, overrides=overrides)
         result = replay(ctx, source, batches=batch or None, since=since.date() if since else None, force=force)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 model_app = typer.Typer(help="The registered model: its gate checks, rolling @champion back, registering your own model.",
                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -37,6 +37,7 @@ def checks(
     config: ConfigOpt,
     version: Annotated[Optional[str], typer.Option(help="model version (default: the last one gated)")] = None,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Print the gate's checks of a model version (from model_validations) as a table."""
     setup_logging(logging.WARNING)
@@ -46,7 +47,7 @@ def checks(
         from lakescore import registry
         from transforms.sqltext import all_of, eq
 
-        ctx = make_context(config, date.today(), target)
+        ctx = make_context(config, date.today(), target, overrides=overrides)
         store, table = ctx.tables, ctx.cfg.tables.model_validations
         if not store.exists(table):
             fail(f"table {store.display(table)} does not exist yet: run promote first")
@@ -71,6 +72,7 @@ def rollback(
     config: ConfigOpt,
     as_of: Annotated[Optional[datetime], AS_OF_TODAY] = None,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Move @champion back to @previous (the champion before it), recorded in model_validations
     with decision `rollback`; running it again rolls forward."""
@@ -79,7 +81,7 @@ def rollback(
         from lakescore import registry, validations
         from transforms.modeling.gate import check
 
-        ctx = make_context(config, (as_of or datetime.now()).date(), target)
+        ctx = make_context(config, (as_of or datetime.now()).date(), target, overrides=overrides)
         registry.configure(ctx)
         demoted, restored = registry.rollback(ctx)
         reason = (f"@{registry.CHAMPION} moved back from version {demoted.version} to version {restored.version} "
@@ -101,6 +103,7 @@ def register(
         help="the as-of the model was trained for: its labels were known before that day's prediction time "
              "(default: the as_of param of the run that logged it)")] = None,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Register any MLflow model as a new version @challenger of the use case's model.
 
@@ -114,7 +117,7 @@ def register(
     setup_logging()
     until = trained_until.date() if trained_until else None
     try:
-        ctx = make_context(config, until or datetime.now().date(), target)
+        ctx = make_context(config, until or datetime.now().date(), target, overrides=overrides)
         out = register_model(ctx, model_uri, until)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 
 class Format(str, Enum):
@@ -46,6 +46,7 @@ def predict(
                                         "(served_by on_demand)")] = False,
     output: Annotated[Format, typer.Option("--format", "-f", help="text or json")] = Format.text,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """One entity's prediction, from the cache or computed on demand.
 
@@ -58,7 +59,7 @@ def predict(
     setup_logging()
     day = as_of.date() if as_of else None
     try:
-        ctx = make_context(config, day or datetime.now().date(), target)
+        ctx = make_context(config, day or datetime.now().date(), target, overrides=overrides)
         out = predict_one(ctx, parse_keys(ctx, key), day, write)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from lakescore.config import ConfigError
-from lakescore.stage import ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.stage import ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 from transforms.sqltext import ident
 
 
@@ -109,11 +109,12 @@ def sql(
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, csv/json for scripts")] = OutputFormat.table,
     limit: Annotated[int, typer.Option(help="most rows to print (0: all)")] = 1000,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Run a read-only SQL query in the use case's schema and print the result."""
     setup_logging(logging.WARNING)
     try:
-        ctx = make_context(config, date.today(), target)
+        ctx = make_context(config, date.today(), target, overrides=overrides)
         spark, store = ctx.spark, ctx.tables
         text = check_read_only(spark, query)
         if ctx.databricks and ctx.cfg.storage.catalog:

@@ -41,7 +41,8 @@ def _describe(error: ValidationError, path: str) -> str:
     return "\n".join([head, *rest])
 
 
-def _targeted(data: Any, target: str | None, source: str) -> dict:
+def _targeted(data: Any, target: str | None, source: str, overrides: dict[str, Any] | None = None) -> dict:
+    """The file's mapping with targets.<target> merged over it, then the command line's overrides."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: invalid config: the top level must be a mapping")
     if target:
@@ -50,7 +51,7 @@ def _targeted(data: Any, target: str | None, source: str) -> dict:
             raise ConfigError(f"{source}: invalid config: targets.{target}: no such target "
                               f"(known: {sorted(targets) or 'none'})")
         data = deep_merge(data, targets[target])
-    return data
+    return deep_merge(data, overrides) if overrides else data
 
 
 def _with_base(sources: dict[str, Source] | dict[str, DraftSource], base: str | Path | None) -> None:
@@ -62,11 +63,11 @@ def _with_base(sources: dict[str, Source] | dict[str, DraftSource], base: str | 
 
 
 def parse_config(data: dict[str, Any], *, target: str | None = None, source: str = "<config>",
-                 base: str | Path | None = None) -> UseCase:
-    """Validate a config mapping; `target` merges `targets.<target>` over it first. `base` is the
-    folder relative landing paths are relative to (the config file's; default: the working
-    directory)."""
-    data = _targeted(data, target, source)
+                 base: str | Path | None = None, overrides: dict[str, Any] | None = None) -> UseCase:
+    """Validate a config mapping; `target` merges `targets.<target>` over it first, then
+    `overrides` (a nested mapping: the command line's `--set`). `base` is the folder relative
+    landing paths are relative to (the config file's; default: the working directory)."""
+    data = _targeted(data, target, source, overrides)
     try:
         cfg = UseCase.model_validate(data)
     except ValidationError as exc:
@@ -75,21 +76,23 @@ def parse_config(data: dict[str, Any], *, target: str | None = None, source: str
     return cfg
 
 
-def _read(path: Path, overrides: dict[str, Any] | None) -> Any:
+def _read(path: Path) -> Any:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return deep_merge(data or {}, overrides) if overrides else data
+    return {} if data is None else data
 
 
 def load_config(path: str | Path, *, target: str | None = None,
                 overrides: dict[str, Any] | None = None) -> UseCase:
-    """Load and validate a use-case YAML; `overrides` (a nested mapping) is merged last."""
+    """Load and validate a use-case YAML; `overrides` (a nested mapping, see
+    `lakescore.config.overrides`) is merged last, over the target's."""
     path = Path(path)
-    return parse_config(_read(path, overrides), target=target, source=str(path), base=path.absolute().parent)
+    return parse_config(_read(path), target=target, source=str(path), base=path.absolute().parent,
+                        overrides=overrides)
 
 
 class SourcesFile(Strict):
@@ -102,11 +105,12 @@ class SourcesFile(Strict):
     sources: dict[Identifier, DraftSource] = Field(default_factory=dict)
 
 
-def load_sources(path: str | Path, *, target: str | None = None) -> SourcesFile:
+def load_sources(path: str | Path, *, target: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> SourcesFile:
     """Load only the `sources:` (and `storage:`, `tables:`) of a config file, so a first contract
     can be drafted in a file that has nothing else yet."""
     path = Path(path)
-    data = _targeted(_read(path, None), target, str(path))
+    data = _targeted(_read(path), target, str(path), overrides)
     wanted = {k: v for k, v in data.items() if k in SourcesFile.model_fields}
     try:
         out = SourcesFile.model_validate(wanted)
