@@ -4,6 +4,7 @@ spark-submit. Each command group is a module of this package."""
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from typing import Annotated
 
@@ -47,6 +48,9 @@ def run(
     as_of: AsOfOpt,
     target: TargetOpt = None,
     force: ForceOpt = False,
+    master: Annotated[str | None, typer.Option(
+        "--master", envvar="LAKESCORE_MASTER", show_envvar=True,
+        help="Spark master: local[*] (default), spark://host:7077, yarn, k8s://... (README: Runtime)")] = None,
 ) -> None:
     """Run one stage (or `all`, in order) for a use case and an as-of date.
 
@@ -62,6 +66,8 @@ def run(
     """
     from jobs.pipeline import TRAINING, stages
 
+    if master:
+        os.environ["LAKESCORE_MASTER"] = master
     results = run_command(stages(None if stage.value == "all" else [stage.value]), config, as_of, target,
                           force=force, isolated=TRAINING)
     gate = (results or {}).get("promote") or {}
