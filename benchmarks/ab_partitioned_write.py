@@ -4,7 +4,10 @@ partition), on a home's `features` table (e.g. one the scale benchmark made). Al
 in one session, so both see the same machine load; then times a read of the training window
 (90 as-ofs) of each copy.
 
-    python benchmarks/ab_partitioned_write.py --home /tmp/scale-1000000-xxxx [--rounds 2]
+    python benchmarks/ab_partitioned_write.py --table-path /tmp/scale-1000000-xxxx/warehouse/<schema>.db/features
+        [--rounds 2] [--out /tmp/ab-partitioned-write]
+
+Runs in a session of its own (a home under --out), so the home it reads from may be in use.
 """
 
 from __future__ import annotations
@@ -22,19 +25,19 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--home", required=True)
-    p.add_argument("--table", default="lakescore_flights.features")
+    p.add_argument("--table-path", required=True, help="the Delta table's folder")
     p.add_argument("--column", default="as_of")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default="/tmp/ab-partitioned-write")
     args = p.parse_args()
-    os.environ["LAKESCORE_HOME"] = args.home
+    home = Path(args.out) / "home"
+    os.environ["LAKESCORE_HOME"] = str(home)
     from pyspark.sql import functions as F
 
     from lakescore.runtime import get_spark
 
-    spark = get_spark(Path(args.home))
-    source = spark.table(args.table).cache()
+    spark = get_spark(home)
+    source = spark.read.format("delta").load(args.table_path).cache()
     rows = source.count()
     results = []
     for r in range(args.rounds):

@@ -116,7 +116,7 @@ def use_case(home: Path, data: Path) -> Path:
     return path
 
 
-def run_size(size: int, args, env: dict) -> dict:
+def run_size(size: int, args, env: dict, save=lambda partial: None) -> dict:
     data = data_for(size, args.seed, Path(args.cache), env)
     manifest = json.loads((data / "manifest.json").read_text())
     homes = Path(args.homes)
@@ -125,6 +125,7 @@ def run_size(size: int, args, env: dict) -> dict:
     config = use_case(home, data)
     env = {**env, "LAKESCORE_HOME": str(home)}
     steps: dict[str, dict] = {}
+    out = {"size": size, "manifest": manifest, "home": str(home), "data": str(data), "steps": steps}
     wanted = SEQUENCE if args.steps == "all" else [s for s in SEQUENCE if s in args.steps.split(",")]
     for step in wanted:
         result = home / f"{step}.json"
@@ -143,6 +144,7 @@ def run_size(size: int, args, env: dict) -> dict:
         if result.exists():
             m.update(json.loads(result.read_text()))
         steps[step] = m
+        save(out)                                  # a partial report after every step
         print(f"{size:>10,} {step:<15} rc={m['rc']} wall {m['wall_s']:>7.1f}s step {m.get('seconds', '-')}s "
               f"rss {m['rss_peak_mb']:.0f} MB heap {m.get('jvm_heap_peak_mb', '-')} MB load {m['load_before'][0]}",
               flush=True)
@@ -150,7 +152,7 @@ def run_size(size: int, args, env: dict) -> dict:
             print(f"  failed: see {home / (step + '.log')}", flush=True)
             if step in ("ingest", "features"):
                 break
-    return {"size": size, "manifest": manifest, "home": str(home), "data": str(data), "steps": steps}
+    return out
 
 
 def main(args) -> None:
@@ -162,10 +164,16 @@ def main(args) -> None:
               "machine": {"cpus": os.cpu_count(), "master": args.master or "local[*]"}, "sizes": []}
     out_dir = ROOT / "benchmarks" / "results"
     stem = out_dir / f"scale-{started:%Y%m%d-%H%M%S}"
+    def save(partial: dict | None = None) -> None:
+        sizes = report["sizes"] + ([partial] if partial is not None else [])
+        shown = {**report, "sizes": sizes}
+        shown["ratios"] = ratios(shown)
+        stem.with_suffix(".json").write_text(json.dumps(shown, indent=2) + "\n")
+        stem.with_suffix(".md").write_text(markdown(shown))
+
     for size in [int(s) for s in args.sizes.split(",")]:
-        report["sizes"].append(run_size(size, args, env))
-        report["ratios"] = ratios(report)
-        stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-        stem.with_suffix(".md").write_text(markdown(report))
+        report["sizes"].append(run_size(size, args, env, save))
+        save()
+    report["ratios"] = ratios(report)
     print(markdown(report))
     print(f"wrote {stem}.json and .md", file=sys.stderr)

@@ -51,7 +51,7 @@ def cluster(tmp_path_factory):
                                "--port", str(port), "--webui-port", str(ui)],
                               env=env, stdout=open(logs / "master.log", "w"), stderr=subprocess.STDOUT)]
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while True:
             try:
                 _state(ui)
@@ -96,9 +96,11 @@ def test_run_all_on_a_standalone_cluster(cluster, tmp_path):
     env = {**os.environ, "LAKESCORE_HOME": str(home), "LAKESCORE_DRIVER_MEMORY": "1g", "SPARK_CONF_DIR": str(conf_dir),
            "LAKESCORE_EXECUTOR_MEMORY": "600m", "LAKESCORE_SHUFFLE_PARTITIONS": "2", "PYTHONPATH": str(ROOT)}
     env.pop("LAKESCORE_SPARK_MASTER", None)
-    result = subprocess.run([*command("all", config), "--master", url], env=env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
+    log = tmp_path / "run-all.log"             # followed while it runs; its end is shown on failure
+    with open(log, "w") as out:
+        rc = subprocess.run([*command("all", config), "--master", url], env=env, cwd=ROOT, stdout=out,
+                            stderr=subprocess.STDOUT, timeout=1500).returncode
+    assert rc == 0, log.read_text()[-3000:]
     state = _state(ui)
     apps = state["completedapps"] + state["activeapps"]
     assert [a for a in apps if a["name"] == "lakescore"], f"no lakescore application on the cluster: {apps}"
