@@ -6,7 +6,7 @@ CONFIG ?= conf/flights.yml
 AS_OF  ?= 2013-12-01
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test reliability setup clean clean-demo bench
+.PHONY: demo test reliability cluster setup clean clean-demo bench bench-scale
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || (echo "python3.11 not found: set PYTHON=python3.11 or python3.12"; exit 1)
@@ -35,8 +35,19 @@ test: $(STAMP)
 reliability: $(STAMP)
 	PYTHONUNBUFFERED=1 $(BIN)/python -m pytest -m reliability -s $(PYTEST_ARGS) tests/reliability
 
+## cluster: `run all` on the tiny use case against a Spark standalone cluster (a master and two
+##          workers started from pyspark's launcher classes; marker `cluster`, left out of `make test`)
+cluster: $(STAMP)
+	$(BIN)/python -m pytest -m cluster $(PYTEST_ARGS) tests/cluster
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+## bench-scale: every stage against its I/O floor and the pandas + scikit-learn baseline, on
+##              generated flights (SIZES; data cached by seed and size): benchmarks/results/scale-*
+SIZES ?= 1000000,10000000
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/run.py --sizes $(SIZES)
 
 clean-demo:
 	rm -rf .lakescore

@@ -4,6 +4,12 @@
     .venv/bin/python benchmarks/run.py --stages ingest     # one stage (here: landing + contracts)
 
 Prints a table of stage wall times and writes benchmarks/results/<config>-<timestamp>.json.
+
+    .venv/bin/python benchmarks/run.py --sizes 1000000,10000000     # the scale benchmark (make bench-scale)
+
+With --sizes: generated flights of each size, every stage against its I/O floor and the pandas +
+scikit-learn baseline, each in a process of its own with its peak memory (benchmarks/scale.py);
+writes benchmarks/results/scale-<timestamp>.json and .md.
 Not part of the test suite: tests never time anything.
 """
 
@@ -30,7 +36,22 @@ def main() -> None:
     parser.add_argument("--as-of", default="2013-12-01")
     parser.add_argument("--repeat", type=int, default=2, help="re-runs of the whole flow after the first")
     parser.add_argument("--stages", default="all", help="comma-separated stages to time, in order (default: all)")
+    scale = parser.add_argument_group("scale benchmark (--sizes)")
+    scale.add_argument("--sizes", help="comma-separated numbers of generated flights, e.g. 1000000,10000000")
+    scale.add_argument("--seed", type=int, default=7, help="the generator's seed")
+    scale.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "lakescore-bench-data"),
+                       help="where generated data is kept, by size and seed (reused when there)")
+    scale.add_argument("--homes", default=tempfile.gettempdir(), help="where each size's fresh home is made")
+    scale.add_argument("--steps", default="all", help="comma-separated steps (stages, floor_<stage>, baseline)")
+    scale.add_argument("--baseline-max", type=int, default=30_000_000, help="largest size the baseline runs at")
+    scale.add_argument("--master", help="Spark master URL (default: LAKESCORE_MASTER, else local[*])")
     args = parser.parse_args()
+    if args.sizes:
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.scale import main as scale_main
+
+        scale_main(args)
+        return
 
     home = Path(tempfile.mkdtemp(prefix="lakescore-bench-"))
     os.environ["LAKESCORE_HOME"] = str(home)

@@ -11,6 +11,7 @@ back to.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -61,13 +62,16 @@ def configure(ctx: Context) -> None:
         mlflow.set_experiment(ctx.cfg.mlflow.experiment)
         return
     ctx.home.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{ctx.home / 'mlflow.db'}"
+    # a shared tracking server (MLFLOW_TRACKING_URI, e.g. on a cluster) keeps its own artifact store
+    shared = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = shared or f"sqlite:///{ctx.home / 'mlflow.db'}"
     try:
         mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
         name = ctx.cfg.mlflow.experiment
         if mlflow.get_experiment_by_name(name) is None:
-            mlflow.create_experiment(name, artifact_location=(ctx.home / "mlartifacts" / name).as_uri())
+            location = None if shared else (ctx.home / "mlartifacts" / name).as_uri()
+            mlflow.create_experiment(name, artifact_location=location)
         mlflow.set_experiment(name)
     except Exception as exc:  # noqa: BLE001 - a store that cannot be opened fails in many ways (SQLite, alembic)
         raise RegistryError(f"the MLflow tracking store {uri} cannot be opened: {reason(exc)}") from None

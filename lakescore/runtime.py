@@ -71,18 +71,37 @@ def _log4j_config() -> str:
     return str(resources.files("lakescore").joinpath("log4j2.properties"))
 
 
+MASTER_ENV = "LAKESCORE_MASTER"
+WAREHOUSE_ENV = "LAKESCORE_WAREHOUSE"
+
+
+def master() -> str:
+    """Where the session runs: LAKESCORE_MASTER (`spark://host:7077`, `yarn`, `k8s://...`; the older
+    LAKESCORE_SPARK_MASTER too), else `local[*]`."""
+    return os.environ.get(MASTER_ENV) or os.environ.get("LAKESCORE_SPARK_MASTER") or "local[*]"
+
+
+def warehouse(home: Path) -> str:
+    """The Delta warehouse: LAKESCORE_WAREHOUSE (storage every executor reaches: a shared mount,
+    hdfs://, s3a://, abfss://), else <home>/warehouse."""
+    return os.environ.get(WAREHOUSE_ENV) or str(home / "warehouse")
+
+
 def local_spark_conf(home: Path) -> dict[str, str]:
-    """Settings of the local session (also used by the tests' session fixture)."""
+    """Settings of the session lakescore starts (also used by the tests' session fixture): local
+    mode by default, or a cluster's master (see `master`); the driver runs on this machine."""
     home.mkdir(parents=True, exist_ok=True)
+    cluster = not master().startswith("local")
+    python = os.environ.get("PYSPARK_PYTHON") or sys.executable
     java_opts = f"-Dderby.system.home={home} -Dlog4j2.configurationFile=file:{_log4j_config()}"
     return {
-        "spark.master": os.environ.get("LAKESCORE_SPARK_MASTER", "local[*]"),
+        "spark.master": master(),
         "spark.app.name": "lakescore",
         **({"spark.jars": ",".join(jars)} if (jars := cached_delta_jars()) else {"spark.jars.packages": delta_package()}),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.catalogImplementation": "hive",
-        "spark.sql.warehouse.dir": str(home / "warehouse"),
+        "spark.sql.warehouse.dir": warehouse(home),
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
         "spark.driver.extraJavaOptions": java_opts,
@@ -94,9 +113,11 @@ def local_spark_conf(home: Path) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        # Python workers must run this interpreter (pandas UDFs, mlflow) - see DESIGN.md.
-        "spark.pyspark.python": sys.executable,
+        # Python workers must run this interpreter (pandas UDFs, mlflow) - see DESIGN.md; on a
+        # cluster PYSPARK_PYTHON names the executors' interpreter (the same packages installed)
+        "spark.pyspark.python": python,
         "spark.pyspark.driver.python": sys.executable,
+        **({"spark.executor.memory": os.environ.get("LAKESCORE_EXECUTOR_MEMORY", "1g")} if cluster else {}),
     }
 
 
@@ -190,7 +211,8 @@ def get_spark(home: Path | None = None) -> SparkSession:
     _check_delta(spark)
     check_catalog(spark, home)
     _remember_delta_jars(spark)
-    log.info("spark %s local session ready in %.1fs", spark.version, time.perf_counter() - started)
+    log.info("spark %s session on %s ready in %.1fs", spark.version, spark.sparkContext.master,
+             time.perf_counter() - started)
     return spark
 
 

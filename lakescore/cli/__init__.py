@@ -4,6 +4,7 @@ Prometheus metrics, tell whether training is due, set up spark-submit. Each comm
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from typing import Annotated
 
@@ -56,6 +57,9 @@ def run(
     target: TargetOpt = None,
     force: ForceOpt = False,
     overrides: SetOpt = None,
+    master: Annotated[str | None, typer.Option(
+        "--master", envvar="LAKESCORE_MASTER", show_envvar=True,
+        help="Spark master: local[*] (default), spark://host:7077, yarn, k8s://... (README: Runtime)")] = None,
 ) -> None:
     """Run one stage (or `all`, in order) for a use case and an as-of date.
 
@@ -71,6 +75,8 @@ def run(
     """
     from jobs.pipeline import TRAINING, stages
 
+    if master:
+        os.environ["LAKESCORE_MASTER"] = master
     results = run_command(stages(None if stage.value == "all" else [stage.value]), config, as_of, target,
                           force=force, isolated=TRAINING, overrides=overrides)
     gate = (results or {}).get("promote") or {}
