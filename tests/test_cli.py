@@ -117,3 +117,21 @@ def test_read_only_queries_with_comments_strings_and_names_pass(spark, query):
 def test_hidden_writes_and_jvm_calls_are_refused(spark, query, why):
     with pytest.raises(ValueError, match=why):
         check_read_only(spark, query)
+
+
+def test_every_command_that_takes_a_config_takes_set_overrides():
+    """`--set key.path=value` is on every command with `--config` (README: overriding keys)."""
+    import typer.main
+
+    def commands(group, path=()):
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                yield from commands(cmd, (*path, name))
+            else:
+                yield " ".join((*path, name)), cmd
+
+    with_config = {name: {o for p in cmd.params for o in p.opts}
+                   for name, cmd in commands(typer.main.get_command(app))
+                   if any("--config" in p.opts for p in cmd.params)}
+    assert {"run", "backfill", "sql", "predict", "metrics", "retrain-needed"} <= set(with_config)
+    assert [name for name, opts in with_config.items() if "--set" not in opts] == []

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 
 def metrics(
@@ -18,6 +18,7 @@ def metrics(
     out: Annotated[Path, typer.Option("--out", "-o", help="the .prom file to write, e.g. "
                                       "/var/lib/node_exporter/textfile/lakescore_flights.prom")],
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Write the latest figures of the use case's tables in the Prometheus text format: model age,
     predictions of the newest as-of, quality per slice, drifted features, quarantine rate per
@@ -27,7 +28,7 @@ def metrics(
     setup_logging()
     started = time.perf_counter()
     try:
-        ctx = make_context(config, date.today(), target)
+        ctx = make_context(config, date.today(), target, overrides=overrides)
         samples = prometheus.write(ctx, out)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))

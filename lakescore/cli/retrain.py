@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, AsOfOpt, ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.stage import EXPECTED_ERRORS, AsOfOpt, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 TASK_VALUE = "retrain"
 NOT_DUE = 3
@@ -22,6 +22,7 @@ def retrain_needed(
     config: ConfigOpt,
     as_of: AsOfOpt,
     target: TargetOpt = None,
+    overrides: SetOpt = None,
     exit_code: Annotated[bool, typer.Option("--exit-code", help=f"exit {NOT_DUE} when training is not due "
                                                                 "(default: exit 0 either way)")] = False,
 ) -> None:
@@ -31,7 +32,7 @@ def retrain_needed(
 
     setup_logging()
     try:
-        ctx = make_context(config, as_of.date(), target)
+        ctx = make_context(config, as_of.date(), target, overrides=overrides)
         registry.configure(ctx)
         decision = retraining.decide(ctx)
     except EXPECTED_ERRORS as exc:
