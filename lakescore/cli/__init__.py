@@ -14,6 +14,7 @@ from lakescore.cli.features import features_app
 from lakescore.cli.ingest import ingest_app
 from lakescore.cli.model import model_app, print_checks
 from lakescore.cli.predict import predict
+from lakescore.cli.report import report
 from lakescore.cli.sql import sql
 from lakescore.stage import AsOfOpt, ConfigOpt, ForceOpt, TargetOpt, run_command
 
@@ -36,6 +37,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(model_app, name="model")
 app.command()(sql)
 app.command()(predict)
+app.command()(report)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
 
