@@ -155,9 +155,12 @@ def log_to_mlflow(ctx: Context, work: Path, days: int) -> str:
     ARTIFACT of an MLflow run `<use case>-<as-of>-monitor` in the use case's experiment."""
     import mlflow
 
+    from lakescore import registry
+
     out = work / ARTIFACT
     _, seconds = build(ctx, out, ctx.as_of - timedelta(days=days - 1), ctx.as_of)
-    with mlflow.start_run(run_name=f"{ctx.cfg.name}-{ctx.as_of}-monitor") as run:
+    registry.configure(ctx)
+    with mlflow.start_run(run_name=f"{ctx.cfg.name}-{ctx.as_of}-monitor", nested=mlflow.active_run() is not None) as run:
         mlflow.set_tags({"lakescore.stage": "monitor", "lakescore.as_of": str(ctx.as_of)})
         mlflow.log_metric("report_seconds", seconds)
         mlflow.log_artifact(str(out))
