@@ -43,7 +43,7 @@ CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;color:#222}
 h1{margin-bottom:4px} .meta{color:#666;font-size:13px} nav a{margin-right:14px;font-size:14px}
 section{border-top:1px solid #ddd;margin-top:28px;padding-top:8px} svg{max-width:100%;height:auto}
-table{border-collapse:collapse;font-size:12px;margin:8px 0} th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}
+table{border-collapse:collapse;font-size:12px;margin:8px 0} th,td{border:1px solid #ddd;padding:3px 7px;text-align:left}
 th{background:#f5f5f5} td:first-child,th:first-child{text-align:left} .note{color:#555;font-size:13px}
 .fail{color:#b00020;font-weight:600} .pass{color:#2a7d2a} .empty{color:#888;font-style:italic}
 """
