@@ -16,7 +16,9 @@ See README, Monitoring.
 from __future__ import annotations
 
 import logging
+import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -198,6 +200,19 @@ def raise_alerts(ctx: Context, days: list[date], subject: str) -> tuple[int, lis
     return written, kinds
 
 
+def log_report(ctx: Context) -> str | None:
+    """monitor.report: the HTML report of the windows up to the as-of, as an MLflow artifact. The
+    tables are written by then: a report that cannot be drawn is logged as an error, not raised."""
+    from lakescore import report
+
+    with tempfile.TemporaryDirectory(prefix="lakescore-report-") as work:
+        try:
+            return report.log_to_mlflow(ctx, Path(work), report.DEFAULT_DAYS)
+        except Exception:  # noqa: BLE001 - the report is a view of tables already written
+            log.exception("monitor: the HTML report could not be written")
+            return None
+
+
 def run(ctx: Context) -> dict:
     cfg, store, mon = ctx.cfg, ctx.tables, ctx.cfg.monitor
     registry.configure(ctx)
@@ -228,6 +243,8 @@ def run(ctx: Context) -> dict:
     result["findings"] = kinds
     log.info("monitor: windows %s..%s (%d scored), findings: %s", days[0], ctx.as_of, len(served),
              ", ".join(kinds) or "none")
+    if mon.report:
+        result["report_run_id"] = log_report(ctx)
     failing = [k for k in kinds if k in mon.fail_on]
     if failing:
         raise MonitorFindings(f"monitor: findings of kind(s) {', '.join(failing)} for the windows up to {ctx.as_of} "

@@ -17,6 +17,7 @@ from lakescore.cli.ingest import ingest_app
 from lakescore.cli.metrics import metrics
 from lakescore.cli.model import model_app, print_checks
 from lakescore.cli.predict import predict
+from lakescore.cli.report import report
 from lakescore.cli.retrain import retrain_needed
 from lakescore.cli.sql import sql
 from lakescore.cli.submit import submit
@@ -45,6 +46,7 @@ app.command()(metrics)
 app.command("retrain-needed")(retrain_needed)
 app.command()(backfill)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(submit)
+app.command()(report)
 
 StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
 

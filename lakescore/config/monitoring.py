@@ -100,6 +100,8 @@ class Monitor(Strict):
     quality: Quality = Field(default_factory=Quality)
     retrain_when: RetrainWhen | None = Field(default_factory=RetrainWhen, description="null: no trigger")
     fail_on: list[MonitorKind] = Field(default_factory=list, description="kinds that make the stage exit non-zero")
+    report: bool = Field(False, description="log the HTML monitoring report of the 30 windows up to the as-of to "
+                         "MLflow (artifact monitoring_report.html)")
 
 
 class FeedbackLoop(Strict):
