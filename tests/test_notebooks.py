@@ -57,7 +57,7 @@ def test_monitoring_over_time_notebook(e2e, spark, flights_files, tmp_path, monk
     assert ns["whole"]["num_labelled"].sum() == whole > 0
     baseline = spark.table("e2e_flights.drift_metrics").where("drift_type = 'BASELINE' AND slice_key IS NULL")
     assert (data.drift["drift_type"] == "BASELINE").sum() == baseline.select("as_of", "column_name").distinct().count()
-    assert list(ns["age"]["model_age_days"]) == [r[0] for r in spark.table("e2e_flights.predictions").groupBy(
+    assert list(ns["age"]["model_age_days"]) == [r[2] for r in spark.table("e2e_flights.predictions").groupBy(
         "as_of", "model_version").agg(F.max("model_age_days")).orderBy("as_of", "model_version").collect()]
 
 
