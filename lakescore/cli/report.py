@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from lakescore.report_data import DEFAULT_DISTANCE, DISTANCES
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 Distance = Enum("Distance", {d: d for d in DISTANCES}, type=str)  # type: ignore[misc]
 DayOpt = Optional[datetime]
@@ -27,6 +27,7 @@ def report(
     distance: Annotated[Distance, typer.Option(help="what colours the drift heatmaps (a drift_metrics column; "
                                                     "value: each row's own test)")] = Distance(DEFAULT_DISTANCE),
     target: TargetOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Write the monitoring report: quality per slice over time, score distribution per window, drift
     heatmaps, model age and promotions, the gate's decisions, data quality per source, alerts.
@@ -36,7 +37,7 @@ def report(
     setup_logging(logging.INFO)
     first, last = (d.date() if d else None for d in (start, end))
     try:
-        ctx = make_context(config, last or date.today(), target)
+        ctx = make_context(config, last or date.today(), target, overrides=overrides)
         data, seconds = build(ctx, out, first, last, distance.value)
     except (*EXPECTED_ERRORS, ValueError) as exc:
         fail(str(exc).strip().splitlines()[0])
