@@ -70,6 +70,9 @@ COMMANDS = [
     ["ingest", "replay", "--source", "flights"],
     ["features", "docs"],
     ["contract", "infer", "--source", "flights"],   # validates sources, storage and tables only
+    ["metrics", "--out", "never-written.prom"],
+    ["retrain-needed", "--as-of", "2013-12-01"],
+    ["report", "--out", "never-written.html"],
 ]
 
 
