@@ -24,9 +24,9 @@ KEYS = [AS_OF, STAGE]
 class StageRun:
     as_of: date
     stage: str
-    status: str                  # transforms.columns.SUCCEEDED or FAILED
-    started_at: datetime         # naive UTC, as Context.now()
-    seconds: float
+    status: str                  # transforms.columns.SUCCEEDED or FAILED, or a backfill's skipped
+    started_at: datetime | None  # naive UTC, as Context.now(); None: skipped
+    seconds: float | None
     detail: str | None = None    # the error's first line when it failed
 
 
@@ -34,6 +34,7 @@ def record(ctx, runs: list[StageRun]) -> int:
     """Merge the runs into the use case's stage_runs table (one commit); returns the rows written."""
     if not runs:
         return 0
-    rows = [(r.as_of, r.stage, r.status, r.started_at, round(r.seconds, 3), r.detail) for r in runs]
+    rows = [(r.as_of, r.stage, r.status, r.started_at, None if r.seconds is None else round(r.seconds, 3), r.detail)
+            for r in runs]  # a stage a backfill skipped has no start and no seconds
     df = ctx.spark.createDataFrame(rows, STAGE_RUNS.struct())
     return ctx.tables.merge(df, ctx.cfg.tables.stage_runs, KEYS)
