@@ -54,6 +54,13 @@ def pip_requirements() -> list[str]:
     return [f"{pkg}=={metadata.version(pkg)}" for pkg in ("pyspark", "mlflow")]
 
 
+# The user's MLflow servers, as the environment gave them when lakescore was imported (later
+# mlflow.set_tracking_uri calls set MLFLOW_TRACKING_URI in this process: a second use case's
+# home would otherwise inherit the first one's store).
+_USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+_USER_REGISTRY_URI = os.environ.get("MLFLOW_REGISTRY_URI")
+
+
 def configure(ctx: Context) -> None:
     """Point MLflow at the right tracking server and registry and select the experiment."""
     if ctx.databricks:
@@ -62,12 +69,13 @@ def configure(ctx: Context) -> None:
         mlflow.set_experiment(ctx.cfg.mlflow.experiment)
         return
     ctx.home.mkdir(parents=True, exist_ok=True)
-    # a shared tracking server (MLFLOW_TRACKING_URI, e.g. on a cluster) keeps its own artifact store
-    shared = os.environ.get("MLFLOW_TRACKING_URI")
+    # a shared tracking server (MLFLOW_TRACKING_URI, e.g. on a cluster) keeps its own artifact store;
+    # read as the process started: mlflow.set_tracking_uri writes the variable itself
+    shared = _USER_TRACKING_URI
     uri = shared or f"sqlite:///{ctx.home / 'mlflow.db'}"
     try:
         mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+        mlflow.set_registry_uri(_USER_REGISTRY_URI or uri)
         name = ctx.cfg.mlflow.experiment
         if mlflow.get_experiment_by_name(name) is None:
             location = None if shared else (ctx.home / "mlartifacts" / name).as_uri()
