@@ -6,7 +6,7 @@ CONFIG ?= conf/flights.yml
 AS_OF  ?= 2013-12-01
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test reliability cluster setup clean clean-demo bench bench-scale
+.PHONY: demo test slow reliability cluster setup clean clean-demo bench bench-scale
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || (echo "python3.11 not found: set PYTHON=python3.11 or python3.12"; exit 1)
@@ -30,6 +30,10 @@ demo: $(STAMP)
 ## test: set up, then run the test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## slow: the multi-stage scenario tests (marker `slow`, left out of `make test` to keep it near 10 minutes)
+slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 ## reliability: the slow fault-injection suite (marker `reliability`, left out of `make test`)
 reliability: $(STAMP)

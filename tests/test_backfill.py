@@ -68,6 +68,7 @@ def _tables(spark, home) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_backfill_resumes_after_a_failure_and_a_rerun_changes_nothing(spark, lakescore_home, config):
     failing = {"left": 1}
 

@@ -61,6 +61,7 @@ def test_training_reports_every_feature_and_the_gate_records_every_check(e2e, sp
             "infra_compatibility", "scoring_speed", "sanity_constant_scores"} <= checks
 
 
+@pytest.mark.slow
 def test_rerun_is_idempotent_and_training_reproducible(e2e, spark):
     ctx, first = e2e
     before = spark.table("e2e_flights.predictions").select("flight_id", "as_of", "prediction", "score").cache()

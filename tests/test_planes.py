@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "test_planes"
 EIGHTH = "pmod(xxhash64(tailnum), 8) = 0"   # an eighth of the fleet keeps the test small
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]   # `make slow`
 
 
 def planes_config(files):

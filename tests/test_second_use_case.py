@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+import pytest
 from pyspark.sql import functions as F
 
 from jobs import monitor
@@ -13,6 +14,8 @@ from jobs.pipeline import STAGES, run_stages
 from lakescore.config import load_config
 from lakescore.runtime import Context
 from tests.support import ROOT
+
+pytestmark = pytest.mark.slow   # `make slow`: CI runs it after `make test`
 
 AS_OF = date(2024, 3, 21)
 

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from lakescore.cli.submit import submit_command
 from tests.reliability import harness
 from tests.support import ROOT
@@ -22,6 +24,7 @@ def test_the_command_runs_this_python_and_finds_spark_home(tmp_path):
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
 
 
+@pytest.mark.slow
 def test_a_stage_runs_through_spark_submit_typed_without_the_virtualenv(tmp_path):
     config = harness.write_use_case(tmp_path / "use_case")
     home = tmp_path / "home"

@@ -29,6 +29,8 @@ from lakescore.training_data import training_frame
 from tests.support import CHECKS_AS_OF, checks_data, context, write_checks_events
 from transforms.modeling.pipeline import build_pipeline
 
+pytestmark = pytest.mark.slow   # `make slow`: CI runs it after `make test`
+
 SCHEMA = "checks_gate"
 
 

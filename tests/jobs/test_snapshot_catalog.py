@@ -20,6 +20,8 @@ from lakescore.runtime import Context
 from lakescore.training_data import training_frame
 from tests.support import context
 
+pytestmark = pytest.mark.slow   # `make slow`: CI runs it after `make test`
+
 SCHEMA = "test_snapshot_catalog"
 START = date(2024, 3, 1)          # first export; orders run from here for 40 days
 AS_OF = START + timedelta(days=39)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
@@ -16,6 +17,8 @@ from jobs import train
 from jobs.pipeline import run_stages
 from lakescore import registry
 from tests.support import CHECKS_AS_OF, checks_use_case, context, write_checks_events
+
+pytestmark = pytest.mark.slow   # `make slow`: CI runs it after `make test`
 
 REPORTS = ("model_metrics", "feature_reports")
 VARYING = ("model_version", "run_id", "computed_at", "reported_at")

@@ -30,7 +30,7 @@ def reference(tmp_path_factory):
         return {**ref, "folder": folder, "config": folder / "tiny.yml", "home": folder / "reference_home"}
     config = h.write_use_case(folder)
     home = folder / "reference_home"
-    seconds, commits, timelines, versions, reruns = {}, {}, {}, {}, {}
+    seconds, commits, timelines, versions = {}, {}, {}, {}
     for step in SEQUENCE:
         stage, again = step.rstrip("*"), step.endswith("*")
         before = {name: h.read_delta_rs(path)[0] for name, path in h.tables(home).items()}
@@ -38,11 +38,10 @@ def reference(tmp_path_factory):
         assert run.returncode == 0, run.output[-3000:]
         if again:
             versions[stage] = (before, {name: h.read_delta_rs(path)[0] for name, path in h.tables(home).items()})
-            reruns[stage] = {"seconds": run.seconds, "commits": run.new_log_entries, "timeline": run.timeline}
         else:
             seconds[stage], commits[stage], timelines[stage] = run.seconds, run.new_log_entries, run.timeline
         print(f"\nreference {step}: {run.seconds:.1f}s, {run.new_log_entries} new log files")
     saved.write_text(json.dumps({"seconds": seconds, "commits": commits, "timelines": timelines,
-                                 "versions": versions, "reruns": reruns}))
+                                 "versions": versions}))
     return {"folder": folder, "config": config, "home": home, "seconds": seconds, "commits": commits,
-            "timelines": timelines, "versions": versions, "reruns": reruns}
+            "timelines": timelines, "versions": versions}

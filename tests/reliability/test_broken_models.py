@@ -3,7 +3,9 @@ model's data), a deleted artifact, @champion pointing at a deleted version (dele
 MLflow, which drops the alias, and an alias left behind in the store), and a tracking store that
 cannot be opened. Each time `lakescore run score` (a subprocess, on the reference home) exits 1
 with one error line naming what is broken, writes nothing, and the earlier predictions are
-intact (compared with chispa); the home is restored after each case."""
+intact (compared with chispa); `stage_runs` records the failed score with that line. The home
+(artifacts, store and stage_runs) is restored after each case, so the re-run tests that follow
+start from the uninterrupted reference."""
 
 from __future__ import annotations
 
@@ -82,8 +84,9 @@ def test_score_with_a_broken_model_or_store_fails_in_one_line_and_writes_nothing
     import re
 
     home, config = reference["home"], reference["config"]
-    predictions = h.tables(home)["predictions"]
+    predictions, stage_runs = h.tables(home)["predictions"], h.tables(home)["stage_runs"]
     before_version = h.read_delta_rs(predictions)[0]
+    runs_version = h.read_delta_rs(stage_runs)[0]
     saved = tmp_path / "saved"
     shutil.copytree(home / "mlartifacts", saved / "mlartifacts")
     shutil.copy2(home / "mlflow.db", saved / "mlflow.db")
@@ -98,8 +101,14 @@ def test_score_with_a_broken_model_or_store_fails_in_one_line_and_writes_nothing
         assert h.read_delta_rs(predictions)[0] == before_version              # nothing written
         assert_df_equality(h.spark_frame(spark, predictions, before_version), h.spark_frame(spark, predictions),
                            ignore_row_order=True)
+        # what an operator reads afterwards: stage_runs says score failed, and why
+        recorded = h.spark_frame(spark, stage_runs).where("stage = 'score'").collect()
+        assert [r.status for r in recorded] == ["failed"], recorded
+        assert re.search(expected, recorded[0].detail or ""), recorded[0].detail
     finally:
         shutil.rmtree(home / "mlartifacts")
         shutil.copytree(saved / "mlartifacts", home / "mlartifacts")
         shutil.copy2(saved / "mlflow.db", home / "mlflow.db")
+        # the home as it was for the next test (a later `run all` again compares with it)
+        spark.sql(f"RESTORE TABLE delta.`{stage_runs}` TO VERSION AS OF {runs_version}")
     assert h.dangling_aliases(home) == []
