@@ -38,8 +38,10 @@ RUN_VARYING = frozenset({
     "run_id", "model_version", "model_id", "features_version", "started_at", "seconds",
 })
 # Text columns that name such numbers (drift_metrics.baseline: "features version 3 as served",
-# "training rows of tiny_model/1 (as-of ...; clean_events@0, features@1)"): the numbers are masked.
-RUN_VARYING_NUMBERS = {"baseline": r"(version |@|_model/)[0-9]+"}
+# "training rows of tiny_model/1 (as-of ...; clean_events@0, features@1)";
+# model_health.detail: "tiny_model/1 is 0.0 days old ..."): the numbers are masked.
+_VERSION_NUMBERS = r"(version |@|_model/)[0-9]+"
+RUN_VARYING_NUMBERS = {"baseline": _VERSION_NUMBERS, "detail": _VERSION_NUMBERS}
 
 
 def write_use_case(folder: Path) -> Path:
@@ -266,9 +268,22 @@ def _local_artifact(home: Path, client, mv) -> Path | None:
 
 def spark_frame(spark, path: Path, version: int | None = None):
     """The table (at its latest version, or `version`) read by Spark by path, without the
-    run-varying columns."""
+    run-varying columns. Doubles (in structs, arrays and maps too) are compared as floats (about
+    7 significant digits): a sum of doubles depends on the order Spark adds the rows in, which
+    depends on the files a table is made of, and after a kill and a re-run those can differ
+    (seen: a training mean -0.093653125 against -0.09365312500000003)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import MapType
+    from pyspark.sql.types import ArrayType, DoubleType, MapType, StructField, StructType
+
+    def approx(c, dtype):
+        if isinstance(dtype, DoubleType):
+            return c.cast("float")
+        if isinstance(dtype, StructType):
+            return F.when(c.isNull(), F.lit(None)).otherwise(
+                F.struct(*[approx(c[f.name], f.dataType).alias(f.name) for f in dtype.fields]))
+        if isinstance(dtype, ArrayType):
+            return F.transform(c, lambda x: approx(x, dtype.elementType))
+        return c
 
     reader = spark.read.format("delta")
     df = (reader.option("versionAsOf", version) if version is not None else reader).load(str(path))
@@ -276,10 +291,12 @@ def spark_frame(spark, path: Path, version: int | None = None):
     # a map is not orderable: its sorted entries are, and say the same
     def shown(f):
         if isinstance(f.dataType, MapType):
-            return F.array_sort(F.map_entries(f.name)).alias(f.name)
+            entries = ArrayType(StructType([StructField("key", f.dataType.keyType),
+                                            StructField("value", f.dataType.valueType)]))
+            return approx(F.array_sort(F.map_entries(f.name)), entries).alias(f.name)
         if f.name in RUN_VARYING_NUMBERS:
             return F.regexp_replace(f.name, RUN_VARYING_NUMBERS[f.name], "$1#").alias(f.name)
-        return F.col(f.name)
+        return approx(F.col(f.name), f.dataType).alias(f.name)
 
     return df.select(*[shown(f) for f in sorted(kept, key=lambda f: f.name)])
 
