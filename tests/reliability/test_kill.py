@@ -43,11 +43,11 @@ def test_kill_9_at_seeded_points_then_rerun_equals_an_uninterrupted_run(spark, r
             run = h.run_and_kill(h.command(stage, config), home, None)
             assert run.returncode == 0, run.output[-3000:]
             continue
-        points = h.kill_points(seed=100 + index, seconds=reference["seconds"][stage],
-                               timeline=reference.get("timelines", {}).get(stage, []), n=KILLS_PER_STAGE + 3,
-                               commits=reference["commits"][stage])
+        # the newest run of this stage that ended: the reference's until one ends here
         last = SimpleNamespace(seconds=reference["seconds"][stage], new_log_entries=reference["commits"][stage],
                                timeline=reference.get("timelines", {}).get(stage, []))
+        points = h.kill_points(seed=100 + index, seconds=last.seconds, timeline=last.timeline, n=KILLS_PER_STAGE + 3,
+                               commits=last.new_log_entries)
         attempts = 0
         while len(kills) < KILLS_PER_STAGE and attempts < MAX_RUNS_PER_STAGE:
             if not points:             # more points, seeded, from the newest run of this stage that ended
