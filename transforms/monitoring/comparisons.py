@@ -68,6 +68,10 @@ def drift_rows(serving: DataFrame, previous: DataFrame, baseline: DataFrame, col
     ref = _long(baseline, columns, slices, [MODEL_ID])
     prev = _long(previous, columns, slices, [AS_OF, MODEL_ID])
     edges = drift.quantile_edges(baseline, [MODEL_ID], [c for c, k in columns.items() if k == NUMERIC], bins, coarse_bins)
+    # The edges feed the three histograms and the comparison: left lazy, the reference's quantiles
+    # (one pass over every training row) were computed once per use. They are small (one row per
+    # model and numeric column), so they are computed once here and kept as local rows.
+    edges = serving.sparkSession.createDataFrame(edges.collect(), edges.schema)
     h_cur = drift.histogram(cur, edges, GROUP, [MODEL_ID])
     h_ref = drift.histogram(ref, edges, [MODEL_ID, SLICE_KEY, SLICE_VALUE], [MODEL_ID])
     h_prev = drift.histogram(prev, edges, GROUP, [MODEL_ID])
