@@ -3,9 +3,10 @@
 For each size, in a fresh home: generate the flights sources (benchmarks/generate.py; cached by
 seed and size under --cache), then run, each in a process of its own, every stage of the flow for
 the as-of (ingest, features, train, promote, score; monitor the next day, the first run that knows
-the as-of's labels), each measured stage's I/O floor (benchmarks/scale_steps.py) and the pandas +
-scikit-learn baseline (benchmarks/baseline.py). Each process's wall time, peak RSS of its process
-tree (the Python driver and its JVM, sampled from /proc every 0.2 s), the JVM's peak heap and the
+the as-of's labels), each measured stage's I/O floor (benchmarks/scale_steps.py), the daily flow
+after that history (a new day's batch landed, then ingest, features, score and monitor: no
+training) and the pandas + scikit-learn baseline (benchmarks/baseline.py). Each process's wall time, peak memory of its process
+tree (PSS: the Python driver, its JVM and Python workers, sampled from /proc every 0.2 s), the JVM's peak heap and the
 load average before and after are recorded. Writes benchmarks/results/scale-<timestamp>.json and
 .md (the table and the ratios). Not part of the test suite.
 """
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.scale_report import markdown, ratios  # noqa: E402
 
 SEQUENCE = ["floor_ingest", "ingest", "features", "floor_features", "train", "promote", "score", "floor_score",
-            "monitor", "floor_monitor", "baseline"]
+            "monitor", "floor_monitor", "daily", "baseline"]
 
 
 def _rss_kb(pid: int) -> int:
@@ -41,6 +42,19 @@ def _rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: a page shared by several processes counts once in their sum (a JVM
+    that forks a helper, as Hadoop's local file system does for `chmod`, is not counted twice)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return _rss_kb(pid)
 
 
 def _children() -> dict[int, list[int]]:
@@ -66,8 +80,10 @@ def _tree(root: int) -> list[int]:
 
 
 def measured(cmd: list[str], env: dict, log: Path) -> dict:
-    """Run `cmd`, sampling its process tree's RSS; returns wall seconds, peak RSS (all, the
-    Python process, the largest child: the JVM) and the load average before and after."""
+    """Run `cmd`, sampling its process tree's memory; returns wall seconds, the peak PSS of the
+    whole tree (`rss_peak_mb`: the Python driver, its JVM and any Python workers, shared pages
+    counted once), the peak RSS of the Python process and of its largest child (the JVM) and the
+    load average before and after."""
     peak = {"tree": 0, "python": 0, "jvm": 0}
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -79,7 +95,7 @@ def measured(cmd: list[str], env: dict, log: Path) -> dict:
             while not done.is_set():
                 pids = _tree(proc.pid)
                 sizes = {p: _rss_kb(p) for p in pids}
-                peak["tree"] = max(peak["tree"], sum(sizes.values()))
+                peak["tree"] = max(peak["tree"], sum(_pss_kb(p) for p in pids))
                 peak["python"] = max(peak["python"], sizes.get(proc.pid, 0))
                 peak["jvm"] = max(peak["jvm"], max((v for p, v in sizes.items() if p != proc.pid), default=0))
                 done.wait(0.2)
@@ -105,11 +121,20 @@ def data_for(size: int, seed: int, cache: Path, env: dict) -> Path:
 
 
 def use_case(home: Path, data: Path) -> Path:
-    """conf/flights.yml with the sources landing from the generated files and the home given."""
+    """conf/flights.yml with the sources landing from the generated files and the home given.
+    A source of several files lands from a folder of the home holding links to them, so the
+    daily step can add a new file without touching the cached data."""
     cfg = yaml.safe_load((ROOT / "conf" / "flights.yml").read_text())
     for source in cfg["sources"]:
         folder = data / source
-        cfg["sources"][source]["landing"] = {"path": str(folder if folder.is_dir() else data / f"{source}.csv")}
+        if folder.is_dir():
+            landing = home / "landing" / source
+            landing.mkdir(parents=True, exist_ok=True)
+            for f in sorted(folder.glob("*.csv")):
+                (landing / f.name).symlink_to(f)
+            cfg["sources"][source]["landing"] = {"path": str(landing)}
+        else:
+            cfg["sources"][source]["landing"] = {"path": str(data / f"{source}.csv")}
     cfg["storage"]["local_home"] = str(home)
     path = home / "flights.yml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -139,7 +164,8 @@ def run_size(size: int, args, env: dict, save=lambda partial: None) -> dict:
                    "--as-of", args.as_of, "--out", str(home / "baseline"), "--result", str(result)]
         else:
             cmd = [sys.executable, str(ROOT / "benchmarks" / "scale_steps.py"), step, "--config", str(config),
-                   "--home", str(home), "--as-of", args.as_of, "--data", str(data), "--result", str(result)]
+                   "--home", str(home), "--as-of", args.as_of, "--data", str(data), "--result", str(result),
+                   "--seed", str(args.seed)]
         m = measured(cmd, env, home / f"{step}.log")
         if result.exists():
             m.update(json.loads(result.read_text()))

@@ -22,6 +22,8 @@ def rows_of(size: dict, step: str) -> int | None:
         return m["flights"] + m["weather"] + m["planes"]
     if step == "baseline":
         return m["flights"]
+    if step == "daily":
+        return (steps.get("daily", {}).get("summary") or {}).get("batch_flights")
     if step in ("train", "promote"):
         return (steps.get("train", {}).get("summary") or {}).get("train_rows")
     floor = {"features": "floor_features", "score": "floor_score", "monitor": "floor_monitor"}.get(step, step)
@@ -40,6 +42,7 @@ def ratios(report: dict) -> dict:
         r["monitor/score"] = _div(_s(steps, "monitor"), _s(steps, "score"))
         r["end_to_end_s"] = round(end_to_end, 1) if end_to_end else None
         r["end_to_end/baseline"] = _div(end_to_end, _s(steps, "baseline"))
+        r["daily_flow_s"] = _s(steps, "daily")
         r["driver_rss_peak_mb"] = max((v.get("rss_peak_mb", 0) for k, v in steps.items() if k in STAGES), default=None)
         r["jvm_heap_peak_mb"] = max((v.get("jvm_heap_peak_mb", 0) for k, v in steps.items() if k in STAGES), default=None)
         out[str(size["size"])] = r
@@ -61,7 +64,7 @@ def markdown(report: dict) -> str:
              f"{report['machine']['cpus']} cores, master {report['machine']['master']})", ""]
     for size in report["sizes"]:
         lines += [f"### {size['size']:,} flights", "",
-                  "| step | seconds | rows | rows/s | peak RSS py+JVM (MB) | peak JVM heap (MB) | load avg before/after |",
+                  "| step | seconds | rows | rows/s | peak memory, driver + JVM + workers (PSS, MB) | peak JVM heap (MB) | load avg before/after |",
                   "|---|---|---|---|---|---|---|"]
         for name, step in size["steps"].items():
             if "skipped" in step:
@@ -73,6 +76,12 @@ def markdown(report: dict) -> str:
                          f"{_fmt(rows / secs if rows and secs else None, ',.0f')} | {_fmt(step.get('rss_peak_mb'), ',.0f')} | "
                          f"{_fmt(step.get('jvm_heap_peak_mb'), ',.0f')} | "
                          f"{step['load_before'][0]:.1f} / {step['load_after'][0]:.1f} |")
+        daily = (size["steps"].get("daily") or {}).get("summary")
+        if daily and size["steps"]["daily"].get("rc") == 0:
+            lines += ["", f"Daily flow for as-of {daily['as_of']} after the history (a new batch of "
+                          f"{daily['batch_flights']:,} flights; no training): "
+                      + ", ".join(f"{s} {daily[s + '_s']:.1f} s" for s in ("ingest", "features", "score", "monitor"))
+                      + "."]
         lines.append("")
     lines += ["### Ratios", "", "| size | " + " | ".join(k for k in next(iter(report["ratios"].values()))) + " |",
               "|---|" + "---|" * len(next(iter(report["ratios"].values())))]
@@ -81,7 +90,7 @@ def markdown(report: dict) -> str:
             lines.append(f"| {int(size):,} | " + " | ".join(_fmt(v, ",.2f") for v in r.values()) + " |")
     if "driver_memory_growth" in report["ratios"]:
         g = report["ratios"]["driver_memory_growth"]
-        lines += ["", f"Driver memory from {int(g['from']):,} to {int(g['to']):,} flights: peak RSS x{g['rss']}, "
+        lines += ["", f"Driver memory from {int(g['from']):,} to {int(g['to']):,} flights: peak memory (PSS) x{g['rss']}, "
                       f"peak JVM heap x{g['jvm_heap']}."]
     lines.append("")
     lines.append("Seconds are each step's own work (the session start of its process excluded); wall time, "

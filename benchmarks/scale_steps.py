@@ -4,8 +4,8 @@ and samples the memory of its process tree): a stage of the pipeline, or a stage
     python benchmarks/scale_steps.py STEP --config HOME/flights.yml --home HOME --as-of 2013-12-01
         --data DATA_DIR --result OUT.json
 
-STEP is a stage (ingest, features, train, promote, score, monitor) or floor_<stage> (ingest,
-features, score, monitor). A floor reads the stage's inputs and writes rows shaped like its
+STEP is a stage (ingest, features, train, promote, score, monitor), floor_<stage> (ingest,
+features, score, monitor) or `daily` (the daily flow after the history: see `daily`). A floor reads the stage's inputs and writes rows shaped like its
 output with no logic (constants in place of computed values) as a Delta table under
 HOME/floors/, so that stage / floor is what the stage's logic costs beyond its I/O:
 
@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 STAGES = ("ingest", "features", "train", "promote", "score", "monitor")
 FLOORS = ("floor_ingest", "floor_features", "floor_score", "floor_monitor")
+DAILY = ("daily",)
+DAILY_STAGES = ("ingest", "features", "score", "monitor")
 
 
 def jvm_heap_peak_mb(spark) -> dict:
@@ -126,14 +128,43 @@ def floor_monitor(ctx, data: Path) -> int:
     return _write(p.crossJoin(lab), _floor_path(ctx.home, "monitor"))
 
 
+def daily(ctx_for, home: Path, data: Path, as_of: date, seed: int) -> dict:
+    """The daily flow after the history (no training): a new landing file with one day's volume
+    of flights and its weather (generated, dated 2014-01-01 so its keys are new), then ingest,
+    features and score for the next as-of and monitor for the day after (the first that knows the
+    as-of's labels), in one session as a scheduled `run` would. Returns each stage's seconds."""
+    import shutil
+    import subprocess
+
+    manifest = json.loads((data / "manifest.json").read_text())
+    per_day = max(1, manifest["flights"] // manifest["days"])
+    gen = home / "daily-batch"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--flights", str(per_day), "--seed",
+                    str(seed + 1), "--start", "2014-01-01", "--days", "1", "--files", "one", "--out", str(gen)],
+                   check=True, stdout=subprocess.DEVNULL)
+    for source in ("flights", "weather"):
+        shutil.copy(gen / source / f"{source}.csv", home / "landing" / source / f"{source}-2014-01-01.csv")
+    day = as_of + timedelta(days=1)
+    out: dict = {"batch_flights": per_day, "as_of": day.isoformat()}
+    from jobs.pipeline import run_stages
+
+    for stage in DAILY_STAGES:
+        ctx = ctx_for(day + timedelta(days=1) if stage == "monitor" else day)
+        t = time.perf_counter()
+        run_stages(ctx, [stage])
+        out[f"{stage}_s"] = round(time.perf_counter() - t, 2)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("step", choices=STAGES + FLOORS)
+    p.add_argument("step", choices=STAGES + FLOORS + DAILY)
     p.add_argument("--config", required=True)
     p.add_argument("--home", required=True)
     p.add_argument("--as-of", type=date.fromisoformat, required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--result", required=True)
+    p.add_argument("--seed", type=int, default=7, help="the data's seed (daily: its batch uses seed + 1)")
     args = p.parse_args()
     os.environ["LAKESCORE_HOME"] = args.home
 
@@ -154,9 +185,14 @@ def main() -> None:
     if args.step in STAGES:
         result = run_stages(ctx, [args.step])[args.step]
         out["summary"] = {k: v for k, v in (result or {}).items() if isinstance(v, (int, float, str))}
+    elif args.step == "daily":
+        out["summary"] = daily(lambda d: Context(cfg=cfg, as_of=d, config_path=args.config, home=Path(args.home)),
+                               Path(args.home), Path(args.data), args.as_of, args.seed)
     else:
         out["rows_written"] = globals()[args.step](ctx, Path(args.data))
     out["seconds"] = round(time.perf_counter() - started, 2)
+    if args.step == "daily":                     # the stages' time, not the batch's generation
+        out["seconds"] = round(sum(out["summary"][f"{s}_s"] for s in DAILY_STAGES), 2)
     out["session_s"] = round(session_s, 2)
     out.update(jvm_heap_peak_mb(spark))
     Path(args.result).write_text(json.dumps(out, indent=2, default=str) + "\n")
