@@ -64,7 +64,12 @@ def flag_duplicate_keys(key: list[str], *, batch: str = BATCH_ID, order: Iterabl
             "__copy": F.row_number().over(by_copy),
         })
         if existing is not None and scope == "table":
-            seen = existing.select(*keys).distinct().withColumn("__exists", F.lit(True))
+            # Only the new rows' keys are looked up: the clean table's keys are first narrowed to
+            # them (a semi join), so the distinct that follows is over the matches, not over every
+            # key the table holds (a daily batch against years of history).
+            wanted = df.select(*keys).dropna(how="any").distinct()
+            seen = (existing.select(*keys).join(wanted, key, "left_semi").distinct()
+                    .withColumn("__exists", F.lit(True)))
             out = out.join(seen, key, "left")
         else:
             out = out.withColumn("__exists", F.lit(None).cast("boolean"))
