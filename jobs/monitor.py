@@ -20,6 +20,7 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -229,7 +230,10 @@ def run(ctx: Context) -> dict:
         return result
     metric = mon.quality.metric or cfg.model.primary_metric
     models = {w.model_id: served_model(ctx, w, metric) for w in served}
-    trained = {m: training_rows(ctx, model).cache() for m, model in models.items()}
+    # On local disk, not in memory: the training window re-scored grows with the catalog (2.5M
+    # rows at 10M flights), and held in the unified memory it left too little for the
+    # aggregations after it (an out-of-memory error in `run` after ingest, features and score).
+    trained = {m: training_rows(ctx, model).persist(StorageLevel.DISK_ONLY) for m, model in models.items()}
     try:
         drift = drift_metrics(ctx, preds, served, models, trained)
         result["drift_metrics"] = store.write(drift, cfg.tables.drift_metrics, replace_where=dates_predicate(AS_OF, days),
