@@ -130,7 +130,8 @@ def floor_monitor(ctx, data: Path) -> int:
 
 def daily(ctx_for, home: Path, data: Path, as_of: date, seed: int) -> dict:
     """The daily flow after the history (no training): a new landing file with one day's volume
-    of flights and its weather (generated, dated 2014-01-01 so its keys are new), then ingest,
+    of flights and its weather (generated, dated 2014-01-01 so its keys are new; the next day
+    each time the step runs again in the same home), then ingest,
     features and score for the next as-of and monitor for the day after (the first that knows the
     as-of's labels), in one session as a scheduled `run` would. Returns each stage's seconds."""
     import shutil
@@ -139,13 +140,18 @@ def daily(ctx_for, home: Path, data: Path, as_of: date, seed: int) -> dict:
     manifest = json.loads((data / "manifest.json").read_text())
     per_day = max(1, manifest["flights"] // manifest["days"])
     gen = home / "daily-batch"
+
+    # a new day each time the step runs in the same home (its batch is new again)
+    landed = home / "landing" / "flights"
+    batch_day = next(date(2014, 1, 1) + timedelta(days=i) for i in range(366)
+                     if not (landed / f"flights-{date(2014, 1, 1) + timedelta(days=i)}.csv").exists())
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--flights", str(per_day), "--seed",
-                    str(seed + 1), "--start", "2014-01-01", "--days", "1", "--files", "one", "--out", str(gen)],
+                    str(seed + 1), "--start", batch_day.isoformat(), "--days", "1", "--files", "one", "--out", str(gen)],
                    check=True, stdout=subprocess.DEVNULL)
     for source in ("flights", "weather"):
-        shutil.copy(gen / source / f"{source}.csv", home / "landing" / source / f"{source}-2014-01-01.csv")
+        shutil.copy(gen / source / f"{source}.csv", home / "landing" / source / f"{source}-{batch_day}.csv")
     day = as_of + timedelta(days=1)
-    out: dict = {"batch_flights": per_day, "as_of": day.isoformat()}
+    out: dict = {"batch_flights": per_day, "batch_day": batch_day.isoformat(), "as_of": day.isoformat()}
     from jobs.pipeline import run_stages
 
     for stage in DAILY_STAGES:
