@@ -127,10 +127,15 @@ def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: 
         rows = rows.where(F.col(SPLIT) == TRAIN).select(MODEL_ID, *columns, *slices)
         baseline = rows if baseline is None else baseline.unionByName(rows)
     defaults, overrides = _tests(ctx)
+    # The reference's quantile edges (one pass over every training row) feed three histograms and
+    # the comparison; small (a row per model and numeric column), they are computed once here.
+    edges = comparisons.reference_edges(baseline, columns, d.bins, d.coarse_bins)
+    edges = ctx.spark.createDataFrame(edges.collect(), edges.schema)
     out = comparisons.drift_rows(
         serving, previous, baseline, columns, slices, bins=d.bins, coarse_bins=d.coarse_bins,
         baselines={m.model_id: m.description for m in models.values()}, defaults=defaults, overrides=overrides,
-        min_count=d.min_count, small_sample=d.small_sample, max_null_rate_increase=d.max_null_rate_increase)
+        min_count=d.min_count, small_sample=d.small_sample, max_null_rate_increase=d.max_null_rate_increase,
+        edges=edges)
     now = ctx.tables.read(cfg.tables.features, where=dates_predicate(AS_OF, [w.as_of for w in served]), count=False)
     versions = window_models.where(F.col(FEATURES_VERSION).isNotNull())
     described = F.concat(F.lit("features version "), F.col(FEATURES_VERSION).cast("string"), F.lit(" as served, vs now"))

@@ -54,24 +54,23 @@ def _long(df: DataFrame, columns: dict[str, str], slices: list[str], keys: list[
 def drift_rows(serving: DataFrame, previous: DataFrame, baseline: DataFrame, columns: dict[str, str],
                slices: list[str], *, bins: int, coarse_bins: int, baselines: dict[str, str],
                defaults: dict[str, DriftTest], overrides: dict[tuple[str, str], DriftTest | None], min_count: int,
-               small_sample: int, max_null_rate_increase: float) -> DataFrame:
+               small_sample: int, max_null_rate_increase: float, edges: DataFrame | None = None) -> DataFrame:
     """BASELINE and CONSECUTIVE rows of drift_metrics (`ROW_COLUMNS`).
 
     serving: the windows' rows (as_of, model_id, `columns`, `slices`);
     previous: the previous day's rows of each window, with the window's as_of and model_id
       and `_scored` (false: that day was not scored, so no score or prediction);
     baseline: the training rows of each serving model (model_id, `columns`, `slices`);
-    baselines: model_id -> what its training rows are (the `baseline` column's text)."""
+    baselines: model_id -> what its training rows are (the `baseline` column's text);
+    edges: `reference_edges` of the baseline, when the caller computed them already (they feed
+      the three histograms and the comparison: left lazy, they are computed once per use)."""
     serving = serving.withColumn(SCORED, F.lit(True))
     baseline = baseline.withColumn(SCORED, F.lit(True))
     cur = _long(serving, columns, slices, [AS_OF, MODEL_ID])
     ref = _long(baseline, columns, slices, [MODEL_ID])
     prev = _long(previous, columns, slices, [AS_OF, MODEL_ID])
-    edges = drift.quantile_edges(baseline, [MODEL_ID], [c for c, k in columns.items() if k == NUMERIC], bins, coarse_bins)
-    # The edges feed the three histograms and the comparison: left lazy, the reference's quantiles
-    # (one pass over every training row) were computed once per use. They are small (one row per
-    # model and numeric column), so they are computed once here and kept as local rows.
-    edges = serving.sparkSession.createDataFrame(edges.collect(), edges.schema)
+    if edges is None:
+        edges = reference_edges(baseline, columns, bins, coarse_bins)
     h_cur = drift.histogram(cur, edges, GROUP, [MODEL_ID])
     h_ref = drift.histogram(ref, edges, [MODEL_ID, SLICE_KEY, SLICE_VALUE], [MODEL_ID])
     h_prev = drift.histogram(prev, edges, GROUP, [MODEL_ID])
@@ -90,6 +89,12 @@ def drift_rows(serving: DataFrame, previous: DataFrame, baseline: DataFrame, col
     what = F.when(F.col(DRIFT_TYPE) == BASELINE, described).otherwise(
         F.concat(F.lit("window "), F.date_sub(F.col(AS_OF), 1).cast("string")))
     return _shape(compared.withColumn("baseline", what))
+
+
+def reference_edges(baseline: DataFrame, columns: dict[str, str], bins: int, coarse_bins: int) -> DataFrame:
+    """The quantile edges of the baseline's numeric `columns`, per model (`drift.quantile_edges`):
+    one row per model and numeric column."""
+    return drift.quantile_edges(baseline, [MODEL_ID], [c for c, k in columns.items() if k == NUMERIC], bins, coarse_bins)
 
 
 def _shape(df: DataFrame) -> DataFrame:
@@ -121,4 +126,4 @@ def feedback_rows(correlations: DataFrame, models: DataFrame, source: str) -> Da
     return _shape(rows)
 
 
-__all__ = ["DECISION", "ROW_COLUMNS", "drift_rows", "example_rows", "feedback_rows"]
+__all__ = ["DECISION", "ROW_COLUMNS", "drift_rows", "example_rows", "feedback_rows", "reference_edges"]
