@@ -34,28 +34,27 @@ SEQUENCE = ["floor_ingest", "ingest", "features", "floor_features", "train", "pr
             "monitor", "floor_monitor", "daily", "baseline"]
 
 
-def _rss_kb(pid: int) -> int:
+def _proc_kb(pid: int, file: str, field: str) -> int | None:
+    """A `field:` line of /proc/<pid>/<file>, in kB (None when the process or the field is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/{file}") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return None
+
+
+def _rss_kb(pid: int) -> int:
+    return _proc_kb(pid, "status", "VmRSS") or 0
 
 
 def _pss_kb(pid: int) -> int:
     """Proportional set size: a page shared by several processes counts once in their sum (a JVM
     that forks a helper, as Hadoop's local file system does for `chmod`, is not counted twice)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return _rss_kb(pid)
+    pss = _proc_kb(pid, "smaps_rollup", "Pss")
+    return _rss_kb(pid) if pss is None else pss
 
 
 def _children() -> dict[int, list[int]]:

@@ -143,8 +143,8 @@ def daily(ctx_for, home: Path, data: Path, as_of: date, seed: int) -> dict:
 
     # a new day each time the step runs in the same home (its batch is new again)
     landed = home / "landing" / "flights"
-    batch_day = next(date(2014, 1, 1) + timedelta(days=i) for i in range(366)
-                     if not (landed / f"flights-{date(2014, 1, 1) + timedelta(days=i)}.csv").exists())
+    days = (date(2014, 1, 1) + timedelta(days=i) for i in range(366))
+    batch_day = next(d for d in days if not (landed / f"flights-{d}.csv").exists())
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--flights", str(per_day), "--seed",
                     str(seed + 1), "--start", batch_day.isoformat(), "--days", "1", "--files", "one", "--out", str(gen)],
                    check=True, stdout=subprocess.DEVNULL)
