@@ -6,13 +6,13 @@ CONFIG ?= conf/flights.yml
 AS_OF  ?= 2013-12-01
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test slow reliability cluster setup clean clean-demo bench bench-scale
+.PHONY: demo test lint slow reliability cluster setup clean clean-demo bench bench-scale
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || (echo "python3.11 not found: set PYTHON=python3.11 or python3.12"; exit 1)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,dev,demo]'
 	$(BIN)/lakescore spark-defaults
 	touch $(STAMP)
 
@@ -30,6 +30,10 @@ demo: $(STAMP)
 ## test: set up, then run the test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff (configured in pyproject.toml) over the code, the tests, the notebooks and the benchmarks
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 ## slow: the multi-stage scenario tests (marker `slow`, left out of `make test` to keep it near 10 minutes)
 slow: $(STAMP)

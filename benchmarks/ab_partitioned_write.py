@@ -34,7 +34,7 @@ def main() -> None:
     os.environ["LAKESCORE_HOME"] = str(home)
     from pyspark.sql import functions as F
 
-    from lakescore.runtime import get_spark
+    from lakescore.core.runtime import get_spark
 
     spark = get_spark(home)
     source = spark.read.format("delta").load(args.table_path).cache()

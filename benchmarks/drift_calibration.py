@@ -39,16 +39,16 @@ def main() -> None:
 
     from pyspark.sql import functions as F
 
-    from jobs import features as features_job
-    from jobs.monitor import _tests
-    from lakescore import registry
     from lakescore.config import load_config
-    from lakescore.monitoring_data import Window, served_model, training_rows
-    from lakescore.runtime import Context, get_spark, local_home
-    from lakescore.stage import setup_logging
-    from transforms.columns import AS_OF, MODEL_ID, SPLIT, TRAIN
-    from transforms.monitoring import comparisons
-    from transforms.sqltext import date_range
+    from lakescore.core.runtime import Context, get_spark, local_home
+    from lakescore.core.stage_runner import setup_logging
+    from lakescore.jobs import features as features_job
+    from lakescore.jobs.monitor import _tests
+    from lakescore.models import registry
+    from lakescore.monitoring.window_inputs import Window, served_model, training_rows
+    from lakescore.transforms.columns import AS_OF, MODEL_ID, SPLIT, TRAIN
+    from lakescore.transforms.monitoring import comparisons
+    from lakescore.transforms.sqltext import date_range
 
     setup_logging(logging.WARNING)
     cfg = load_config(args.config)

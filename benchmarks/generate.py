@@ -30,7 +30,7 @@ import json
 import shutil
 import time
 import zipfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,7 @@ def utc_hours(day: date) -> list[str]:
     out = []
     for h in range(24):
         local = datetime(day.year, day.month, day.day, h, tzinfo=NY)
-        out.append(local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00:00Z"))
+        out.append(local.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z"))
     return out
 
 

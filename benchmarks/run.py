@@ -55,10 +55,10 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="lakescore-bench-"))
     os.environ["LAKESCORE_HOME"] = str(home)
-    from jobs.pipeline import STAGES, run_stages
     from lakescore.config import load_config
-    from lakescore.runtime import Context, get_spark
-    from lakescore.stage import setup_logging
+    from lakescore.core.runtime import Context, get_spark
+    from lakescore.core.stage_runner import setup_logging
+    from lakescore.jobs.pipeline import STAGES, run_stages
 
     setup_logging(logging.WARNING)
     started = time.perf_counter()

@@ -152,7 +152,7 @@ def daily(ctx_for, home: Path, data: Path, as_of: date, seed: int) -> dict:
         shutil.copy(gen / source / f"{source}.csv", home / "landing" / source / f"{source}-{batch_day}.csv")
     day = as_of + timedelta(days=1)
     out: dict = {"batch_flights": per_day, "batch_day": batch_day.isoformat(), "as_of": day.isoformat()}
-    from jobs.pipeline import run_stages
+    from lakescore.jobs.pipeline import run_stages
 
     for stage in DAILY_STAGES:
         ctx = ctx_for(day + timedelta(days=1) if stage == "monitor" else day)
@@ -174,10 +174,10 @@ def main() -> None:
     args = p.parse_args()
     os.environ["LAKESCORE_HOME"] = args.home
 
-    from jobs.pipeline import run_stages
     from lakescore.config import load_config
-    from lakescore.runtime import Context
-    from lakescore.stage import setup_logging
+    from lakescore.core.runtime import Context
+    from lakescore.core.stage_runner import setup_logging
+    from lakescore.jobs.pipeline import run_stages
 
     setup_logging(logging.INFO)         # the step's log (HOME/<step>.log) shows where its time goes
     cfg = load_config(args.config)

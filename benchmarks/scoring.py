@@ -51,10 +51,11 @@ def main() -> None:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="lakescore-bench-scoring-"))
     os.environ["LAKESCORE_HOME"] = str(home)
 
-    from jobs.pipeline import run_stages
-    from lakescore import notebook, registry
-    from lakescore.runtime import get_spark
-    from lakescore.stage import setup_logging
+    from lakescore import notebook
+    from lakescore.core.runtime import get_spark
+    from lakescore.core.stage_runner import setup_logging
+    from lakescore.jobs.pipeline import run_stages
+    from lakescore.models import registry
 
     setup_logging(logging.WARNING)
     spark = get_spark(home)
@@ -88,11 +89,12 @@ def measure_scoring(ctx, spark, native_ref, report: dict) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from jobs import score
-    from lakescore import notebook, registry
-    from lakescore.registration import register
-    from lakescore.runtime import Context
-    from transforms.columns import AS_OF
+    from lakescore import notebook
+    from lakescore.core.runtime import Context
+    from lakescore.jobs import score
+    from lakescore.models import registry
+    from lakescore.training.register_model import register
+    from lakescore.transforms.columns import AS_OF
 
     cfg, as_of, home = ctx.cfg, ctx.as_of, ctx.home
     # a scikit-learn pipeline fitted on the train split, as a notebook would
@@ -156,8 +158,8 @@ def measure_on_demand(ctx, spark, report: dict) -> None:
     """A scored flight (cache) and a flight of the next as-of (computed), in this warm session."""
     from pyspark.sql import functions as F
 
-    from lakescore import on_demand
-    from transforms.columns import AS_OF
+    from lakescore import notebook
+    from lakescore.transforms.columns import AS_OF
 
     cfg, as_of = ctx.cfg, ctx.as_of
     preds = spark.table(f"{cfg.storage.schema_name}.{cfg.tables.predictions}").where(F.col(AS_OF) == as_of)
@@ -168,8 +170,8 @@ def measure_on_demand(ctx, spark, report: dict) -> None:
     keys_cached = {k: str(scored_key[k]) for k in cfg.entity.key}
     keys_later = {k: str(later_key[k]) for k in cfg.entity.key}
     latency = {}
-    for label, fn in (("cached", lambda: on_demand.predict(ctx, keys_cached, as_of)),
-                      ("computed", lambda: on_demand.predict(ctx, keys_later, later))):
+    for label, fn in (("cached", lambda: notebook.predict(ctx, keys_cached, as_of)),
+                      ("computed", lambda: notebook.predict(ctx, keys_later, later))):
         out = fn()
         assert out["served"] == ("cache" if label == "cached" else "computed"), out["served"]
         _, times = best_of(5, fn)
@@ -188,8 +190,8 @@ def on_day(cfg, day: date):
     """Entities whose event falls on `day` in the use case's time zone."""
     from pyspark.sql import functions as F
 
-    from transforms.features.asof import local_date
-    from transforms.sqltext import col
+    from lakescore.transforms.features.asof import local_date
+    from lakescore.transforms.sqltext import col
 
     return local_date(col(cfg.entity.event_time), cfg.entity.timezone) == F.lit(day)
 

@@ -1,5 +1,5 @@
 """features: clean entity rows (+ lookups, histories) -> the `features` table (entity x as_of),
-partitioned by as_of. The rows come from `lakescore.feature_rows`, the one feature code path
+partitioned by as_of. The rows come from `lakescore.features.feature_rows`, the one feature code path
 (an on-demand prediction computes its row there too).
 
 For an as-of D the stage writes D's partition (replacing it) and every as-of of the training
@@ -16,19 +16,21 @@ time-stamped value against its row's prediction time.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakescore import alerts
-from lakescore.feature_rows import FeatureError, build, catalog_rule, guarded
-from lakescore.runtime import Context
-from lakescore.training_data import window_first_day
-from transforms.columns import AS_OF, FEATURE_SET
-from transforms.contracts.kinds import EMPTY_CATALOG
-from transforms.features.compute import TYPES
-from transforms.sqltext import dates_predicate
+from lakescore.core import alerts
+from lakescore.core.runtime import Context
+from lakescore.core.stage_result import StageResult
+from lakescore.features.feature_rows import FeatureError, build, catalog_rule, guarded
+from lakescore.models.training_rows import window_first_day
+from lakescore.transforms.columns import AS_OF, FEATURE_SET
+from lakescore.transforms.contracts.kinds import EMPTY_CATALOG
+from lakescore.transforms.features.compute import TYPES
+from lakescore.transforms.sqltext import dates_predicate
 
 log = logging.getLogger("lakescore.features")
 
@@ -62,7 +64,14 @@ def _check_schema(ctx: Context, features: DataFrame) -> None:
                                f"({kind}) makes {TYPES[kind]}: rename the feature or drop the table")
 
 
-def run(ctx: Context) -> dict:
+@dataclass(frozen=True)
+class FeaturesResult(StageResult):
+    days: int      # as-of days computed (the as-of, and the training window's missing ones)
+    rows: int      # feature rows written
+    catalog: int   # rows of the as-of: its catalog
+
+
+def run(ctx: Context) -> FeaturesResult:
     cfg, store = ctx.cfg, ctx.tables
     first = window_first_day(cfg, ctx.as_of)
     days = missing_days(ctx, first, ctx.as_of)
@@ -83,10 +92,10 @@ def run(ctx: Context) -> dict:
     alerts.as_of_alert(ctx, stage="features", kind=EMPTY_CATALOG, source=cfg.entity.source, detail=empty)
     log.info("features: %d as-of day(s) from %s to %s, %d rows, %d features, feature set %s",
              len(days), days[0], days[-1], rows, len(cfg.features.columns), cfg.feature_set_id)
-    return {"days": len(days), "rows": rows, "catalog": today}
+    return FeaturesResult(days=len(days), rows=rows, catalog=today)
 
 
 if __name__ == "__main__":
-    from lakescore.stage import stage_main
+    from lakescore.core.stage_runner import stage_main
 
     stage_main("features", run)

@@ -2,15 +2,15 @@
 
 Each raw row carries the batch it arrived in. When the config names a source's landing (a
 file, a folder where each new file is a batch, or a glob), its new files are first landed
-into raw_<source>, one batch per file (`lakescore.landed_files`). A batch is processed once:
+into raw_<source>, one batch per file (`lakescore.ingest.raw_landing`). A batch is processed once:
 its clean rows, its quarantined rows, its alerts and its data_quality row are written with
 replaceWhere/MERGE on the batch id, so re-running changes nothing and a run that died mid-way
 is finished by the next one (data_quality is written last: it is what marks a batch as done).
 
-The run has two phases. *Check* (`lakescore.ingest_plan`): for every source, validate its
+The run has two phases. *Check* (`lakescore.ingest.check`): for every source, validate its
 pending batches against the source's contract without writing anything; an anomaly whose
 policy is `fail` stops the job here with a critical alert, and every other table stays at its
-previous Delta version. *Write* (`lakescore.ingest_write`): clean and quarantined rows per
+previous Delta version. *Write* (`lakescore.ingest.write`): clean and quarantined rows per
 source, reconciled against the rows in (from the Delta commit metrics), then the alerts and the
 data_quality rows of all sources.
 """
@@ -18,22 +18,35 @@ data_quality rows of all sources.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from lakescore.ingest_plan import FatalAnomaly, IngestError, Plan, batch_history, changed_types, check_source, run_stale
-from lakescore.ingest_write import write, write_fatal
-from lakescore.landed_files import land
-from lakescore.runtime import Context
+from lakescore.core.runtime import Context
+from lakescore.core.stage_result import StageResult
+from lakescore.ingest.check import FatalAnomaly, IngestError, Plan, batch_history, changed_types, check_source, run_stale
+from lakescore.ingest.raw_landing import land
+from lakescore.ingest.write import write, write_fatal
 
 log = logging.getLogger("lakescore.ingest")
 
-__all__ = ["IngestError", "run"]
+__all__ = ["IngestError", "IngestResult", "run"]
+
+
+@dataclass(frozen=True)
+class IngestResult(StageResult):
+    """Per source: rows_in, rows_clean, rows_quarantined of the batches processed (read as
+    `result["flights"]`), and `sources`, the same mapping."""
+
+    sources: dict
+
+    def figures(self) -> dict:
+        return self.sources
 
 
 def _replay_hint(ctx: Context, source: str) -> str:
     return f"lakescore ingest replay -c {ctx.config_path or '<config>'} --source {source}"
 
 
-def run(ctx: Context) -> dict:
+def run(ctx: Context) -> IngestResult:
     cfg, store = ctx.cfg, ctx.tables
     landed = land(ctx, cfg.sources)
     for source, src in cfg.sources.items():
@@ -57,7 +70,7 @@ def run(ctx: Context) -> dict:
         for source, src in cfg.sources.items():
             plans.append(check_source(ctx, source, src, history.get(source), blank=landed.get(source)))
         run_stale(ctx, plans)
-        return write(ctx, plans)
+        return IngestResult(write(ctx, plans))
     except FatalAnomaly as exc:
         write_fatal(ctx, exc)
         raise
@@ -67,6 +80,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from lakescore.stage import stage_main
+    from lakescore.core.stage_runner import stage_main
 
     stage_main("ingest", run)

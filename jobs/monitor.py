@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,14 +25,24 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakescore import alerts, registry
 from lakescore.config import LOWER_IS_BETTER
-from lakescore.errors import StageError
-from lakescore.monitoring_data import ServedModel, Window, features_as_served, previous_days, served_model, training_rows, windows
-from lakescore.runtime import Context
-from lakescore.training_data import labels_of
-from transforms import schemas
-from transforms.columns import (
+from lakescore.core import alerts
+from lakescore.core.errors import StageError
+from lakescore.core.runtime import Context
+from lakescore.core.stage_result import StageResult
+from lakescore.models import registry
+from lakescore.models.training_rows import labels_of
+from lakescore.monitoring.window_inputs import (
+    ServedModel,
+    Window,
+    features_as_served,
+    previous_days,
+    served_model,
+    training_rows,
+    windows,
+)
+from lakescore.transforms import schemas
+from lakescore.transforms.columns import (
     AS_OF,
     BASELINE,
     CATEGORICAL,
@@ -51,14 +62,14 @@ from transforms.columns import (
     TRAIN,
     WINDOW,
 )
-from transforms.contracts.kinds import RETRAIN_TRIGGERED
-from transforms.features.asof import day_start
-from transforms.modeling.metrics import explode_slices, quality_metrics
-from transforms.monitoring import comparisons, health, skew
-from transforms.monitoring.alerts import from_monitor_findings
-from transforms.monitoring.decisions import DriftTest
-from transforms.monitoring.quality import out_of_sample, window_quality
-from transforms.sqltext import all_of, any_of, date_range, dates_predicate, eq
+from lakescore.transforms.contracts.kinds import RETRAIN_TRIGGERED
+from lakescore.transforms.features.asof import day_start
+from lakescore.transforms.modeling.metrics import explode_slices, quality_metrics
+from lakescore.transforms.monitoring import comparisons, health, skew
+from lakescore.transforms.monitoring.alerts import from_monitor_findings
+from lakescore.transforms.monitoring.decisions import DriftTest
+from lakescore.transforms.monitoring.quality import out_of_sample, window_quality
+from lakescore.transforms.sqltext import all_of, any_of, date_range, dates_predicate, eq
 
 log = logging.getLogger("lakescore.monitor")
 STAGE = "monitor"
@@ -209,17 +220,27 @@ def raise_alerts(ctx: Context, days: list[date], subject: str) -> tuple[int, lis
 def log_report(ctx: Context) -> str | None:
     """monitor.report: the HTML report of the windows up to the as-of, as an MLflow artifact. The
     tables are written by then: a report that cannot be drawn is logged as an error, not raised."""
-    from lakescore import report
+    from lakescore.monitoring import html_report
 
     with tempfile.TemporaryDirectory(prefix="lakescore-report-") as work:
         try:
-            return report.log_to_mlflow(ctx, Path(work), report.DEFAULT_DAYS)
+            return html_report.log_to_mlflow(ctx, Path(work), html_report.DEFAULT_DAYS)
         except Exception:  # noqa: BLE001 - the report is a view of tables already written
             log.exception("monitor: the HTML report could not be written")
             return None
 
 
-def run(ctx: Context) -> dict:
+@dataclass
+class MonitorResult(StageResult):
+    slice_metrics: int                 # rows written for the windows
+    drift_metrics: int = 0
+    model_health: int = 0
+    alerts: int = 0
+    findings: list = field(default_factory=list)   # the kinds of the findings raised
+    report_run_id: str | None = None               # the MLflow run holding the HTML report
+
+
+def run(ctx: Context) -> MonitorResult:
     cfg, store, mon = ctx.cfg, ctx.tables, ctx.cfg.monitor
     registry.configure(ctx)
     days = [ctx.as_of - timedelta(days=i) for i in reversed(range(mon.lookback_days))]
@@ -228,7 +249,7 @@ def run(ctx: Context) -> dict:
                                                                ctx.as_of + timedelta(days=1)))
     preds = preds.withColumn(MODEL_ID, F.concat_ws("/", MODEL_NAME, MODEL_VERSION))
     in_window = preds.where(F.col(AS_OF) >= F.lit(days[0]))
-    result = {"slice_metrics": write_slice_metrics(ctx, in_window, days)}
+    result = MonitorResult(slice_metrics=write_slice_metrics(ctx, in_window, days))
     served = windows(in_window)
     if not served:
         log.warning("monitor: no predictions for %s..%s: nothing to compare", days[0], ctx.as_of)
@@ -241,19 +262,19 @@ def run(ctx: Context) -> dict:
     trained = {m: training_rows(ctx, model).persist(StorageLevel.DISK_ONLY) for m, model in models.items()}
     try:
         drift = drift_metrics(ctx, preds, served, models, trained)
-        result["drift_metrics"] = store.write(drift, cfg.tables.drift_metrics, replace_where=dates_predicate(AS_OF, days),
-                                              partition_by=[AS_OF])
-        result["model_health"] = store.write(model_health(ctx, preds, days, models, trained), cfg.tables.model_health,
-                                             replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
+        result.drift_metrics = store.write(drift, cfg.tables.drift_metrics, replace_where=dates_predicate(AS_OF, days),
+                                           partition_by=[AS_OF])
+        result.model_health = store.write(model_health(ctx, preds, days, models, trained), cfg.tables.model_health,
+                                          replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
     finally:
         for rows in trained.values():
             rows.unpersist()
-    result["alerts"], kinds = raise_alerts(ctx, days, served[-1].model_id)
-    result["findings"] = kinds
+    result.alerts, kinds = raise_alerts(ctx, days, served[-1].model_id)
+    result.findings = kinds
     log.info("monitor: windows %s..%s (%d scored), findings: %s", days[0], ctx.as_of, len(served),
              ", ".join(kinds) or "none")
     if mon.report:
-        result["report_run_id"] = log_report(ctx)
+        result.report_run_id = log_report(ctx)
     failing = [k for k in kinds if k in mon.fail_on]
     if failing:
         raise MonitorFindings(f"monitor: findings of kind(s) {', '.join(failing)} for the windows up to {ctx.as_of} "
@@ -262,6 +283,6 @@ def run(ctx: Context) -> dict:
 
 
 if __name__ == "__main__":
-    from lakescore.stage import stage_main
+    from lakescore.core.stage_runner import stage_main
 
     stage_main("monitor", run)

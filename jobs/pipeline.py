@@ -1,25 +1,36 @@
 """The stages of a use case, in the order they run: what `lakescore run all` and the Databricks
-jobs iterate. Train and promote form the training group: they train and gate only when the
-retraining policy says so, and a failure there never stops score and monitor (`lakescore run
-all` runs them with the current champion, then fails naming the stage). On Databricks the group
-is a job of its own, the training job, on its own schedule beside the batch-inference job that runs
-the other stages (resources/*.yml; a test checks both against this order)."""
+jobs iterate. Each stage is the module `lakescore.jobs.<name>` and its `run(ctx)`, found by name
+when it is needed (so `lakescore --help` and `lakescore sql` load no stage, no MLflow and no Spark
+ML); the command line and the bundle read the names from here.
+
+Train and promote form the training group: they train and gate only when the retraining policy
+says so, and a failure there never stops score and monitor (`lakescore run all` runs them with
+the current champion, then fails naming the stage). On Databricks the group is a job of its own,
+the training job, on its own schedule beside the batch-inference job that runs the other stages
+(resources/*.yml; a test checks both against this order)."""
 
 from __future__ import annotations
 
-from jobs import features, ingest, monitor, promote, score, train
-from lakescore import stage as runner
+from importlib import import_module
 
-PIPELINE: tuple[tuple[str, runner.Stage], ...] = (
-    ("ingest", ingest.run),      # raw_<source> -> clean_<source>, quarantine, data_quality, alerts
-    ("features", features.run),  # clean entity rows + lookups + histories -> features
-    ("train", train.run),        # features + labels known before the as-of -> MLflow run, @challenger
-    ("promote", promote.run),    # gate the challenger -> model_validations, @champion
-    ("score", score.run),        # @champion x the as-of's catalog -> predictions, predictions_latest
-    ("monitor", monitor.run),    # predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
+from lakescore.core import stage_runner as runner
+
+STAGES: tuple[str, ...] = (
+    "ingest",    # raw_<source> -> clean_<source>, quarantine, data_quality, alerts
+    "features",  # clean entity rows + lookups + histories -> features
+    "train",     # features + labels known before the as-of -> MLflow run, @challenger
+    "promote",   # gate the challenger -> model_validations, @champion
+    "score",     # @champion x the as-of's catalog -> predictions, predictions_latest
+    "monitor",   # predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
 )
-STAGES = [name for name, _ in PIPELINE]
 TRAINING = ("train", "promote")
+
+
+def stage(name: str) -> runner.Stage:
+    """The `run` of the stage called `name` (its module `lakescore.jobs.<name>`)."""
+    if name not in STAGES:
+        raise ValueError(f"unknown stage {name!r}: the stages are {', '.join(STAGES)}")
+    return import_module(f"{__package__}.{name}").run
 
 
 def stages(names: list[str] | None = None) -> list[tuple[str, runner.Stage]]:
@@ -28,7 +39,7 @@ def stages(names: list[str] | None = None) -> list[tuple[str, runner.Stage]]:
     unknown = [n for n in wanted if n not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}: the stages are {', '.join(STAGES)}")
-    return [(n, run) for n, run in PIPELINE if n in wanted]
+    return [(n, stage(n)) for n in STAGES if n in wanted]
 
 
 def run_stages(ctx, names: list[str] | None = None) -> dict:

@@ -23,19 +23,24 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from lakescore import gate_inputs, registry, validations
 from lakescore.config import LOWER_IS_BETTER
-from lakescore.errors import StageError
-from lakescore.runtime import Context
-from transforms.columns import AS_OF, BINARY
-from transforms.modeling import gate
-from transforms.sqltext import eq
+from lakescore.core.errors import StageError
+from lakescore.core.runtime import Context
+from lakescore.core.stage_result import StageResult
+from lakescore.gate import inputs as gate_inputs
+from lakescore.gate import model_validations
+from lakescore.models import registry
+from lakescore.transforms.columns import AS_OF, BINARY
+from lakescore.transforms.modeling import gate
+from lakescore.transforms.sqltext import eq
 
 log = logging.getLogger("lakescore.promote")
 
 WHOLE = (None, None)
+UNCHANGED = "unchanged"  # the decision when there is nothing new to gate
 
 
 class PromoteError(StageError):
@@ -98,7 +103,7 @@ def comparison_checks(ctx: Context, challenger: registry.ModelRef, champion: reg
 
 def _best_recent(ctx: Context, challenger, champion, champion_metrics, value: float, rows) -> dict:
     cfg, metric = ctx.cfg, ctx.cfg.model.primary_metric
-    history = validations.promoted_history(ctx, challenger.name, cfg.gate.slow.versions)
+    history = model_validations.promoted_history(ctx, challenger.name, cfg.gate.slow.versions)
     values, skipped = {}, []
     for version in history:
         if champion is not None and version == champion.version and champion_metrics:
@@ -161,7 +166,19 @@ def runtime_checks(ctx: Context, challenger: registry.ModelRef, seconds: dict[st
     return checks
 
 
-def run(ctx: Context) -> dict:
+@dataclass(frozen=True)
+class GateResult(StageResult):
+    decision: str                  # promoted, rejected, or unchanged (nothing new to gate)
+    version: str                   # the challenger's version
+    checks: list = field(default_factory=list)   # model_validations rows of this run
+    seconds: dict = field(default_factory=dict)  # per group of checks
+
+    @property
+    def detail(self) -> str:
+        return f"version {self.version}: {self.decision}"
+
+
+def run(ctx: Context) -> GateResult:
     cfg = ctx.cfg
     registry.configure(ctx)
     challenger = registry.by_alias(ctx, registry.CHALLENGER)
@@ -171,12 +188,12 @@ def run(ctx: Context) -> dict:
     if champion is not None and champion.version == challenger.version:
         log.info("promote: nothing to gate: @%s version %s is @%s", registry.CHALLENGER, challenger.version,
                  registry.CHAMPION)
-        return {"decision": "unchanged", "version": challenger.version}
-    before = validations.gated_before(ctx, challenger.name, challenger.version)
+        return GateResult(decision=UNCHANGED, version=challenger.version)
+    before = model_validations.gated_before(ctx, challenger.name, challenger.version)
     if before:
         log.info("promote: nothing to gate: @%s version %s was gated for as-of %s (%s)", registry.CHALLENGER,
                  challenger.version, before[AS_OF], before["decision"])
-        return {"decision": "unchanged", "version": challenger.version}
+        return GateResult(decision=UNCHANGED, version=challenger.version)
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -197,9 +214,9 @@ def run(ctx: Context) -> dict:
     checks += runtime_checks(ctx, challenger, seconds)
 
     passed = all(c["passed"] for c in checks)
-    decision = validations.PROMOTED if passed else validations.REJECTED
-    validations.write(ctx, challenger.name, challenger.version, checks, decision)
-    validations.rejection_alert(ctx, challenger.name, challenger.version, checks)
+    decision = model_validations.PROMOTED if passed else model_validations.REJECTED
+    model_validations.write(ctx, challenger.name, challenger.version, checks, decision)
+    model_validations.rejection_alert(ctx, challenger.name, challenger.version, checks)
     for c in checks:
         log.info("gate  %-24s %s  %s", c["check"], "pass" if c["passed"] else "FAIL", c["reason"])
     log.info("promote: seconds per check %s", seconds)
@@ -209,10 +226,10 @@ def run(ctx: Context) -> dict:
         log.warning("promote: version %s rejected (%s); @%s stays %s", challenger.version,
                     ", ".join(c["check"] for c in checks if not c["passed"]), registry.CHAMPION,
                     champion.version if champion else "unset")
-    return {"decision": decision, "version": challenger.version, "checks": checks, "seconds": seconds}
+    return GateResult(decision=decision, version=challenger.version, checks=checks, seconds=seconds)
 
 
 if __name__ == "__main__":
-    from lakescore.stage import stage_main
+    from lakescore.core.stage_runner import stage_main
 
     stage_main("promote", run)

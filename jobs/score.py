@@ -2,7 +2,7 @@
 
 One partition per as-of, replaced as a whole, so a re-run leaves exactly one prediction per
 entity; `predictions_latest` is a view of the newest prediction of each entity. The model's
-flavor picks the execution path (`lakescore.models`): a Spark ML pipeline natively, any other
+flavor picks the execution path (`lakescore.models.flavors`): a Spark ML pipeline natively, any other
 model through mlflow.pyfunc.spark_udf. A champion older than `score.max_model_age_days` raises
 a warning alert or, with `score.on_stale: fail`, stops the stage before it writes.
 """
@@ -10,23 +10,37 @@ a warning alert or, with `score.on_stale: fail`, stops the stage before it write
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakescore import alerts, models, registry
-from lakescore.errors import StageError, reason
-from lakescore.runtime import Context
-from transforms.columns import AS_OF, BATCH, FEATURES_VERSION, PREDICTION, SCORE, SCORED_AT
-from transforms.contracts.kinds import EMPTY_CATALOG
-from transforms.modeling.predictions import prediction_rows
-from transforms.sqltext import eq, ident
+from lakescore.core import alerts
+from lakescore.core.errors import StageError, reason
+from lakescore.core.runtime import Context
+from lakescore.core.stage_result import StageResult
+from lakescore.models import flavors, registry
+from lakescore.transforms.columns import AS_OF, BATCH, FEATURES_VERSION, PREDICTION, SCORE, SCORED_AT
+from lakescore.transforms.contracts.kinds import EMPTY_CATALOG
+from lakescore.transforms.modeling.predictions import prediction_rows
+from lakescore.transforms.sqltext import eq, ident
 
 log = logging.getLogger("lakescore.score")
 
 
 class ScoreError(StageError):
     pass
+
+
+@dataclass(frozen=True)
+class ScoreResult(StageResult):
+    predictions: int      # rows written to the as-of's partition
+    model_version: str    # the @champion that scored them
+    flavor: str           # its flavor (spark, python_function)
+
+    @property
+    def detail(self) -> str:
+        return f"{self.predictions} predictions by version {self.model_version}"
 
 
 def latest_view_sql(ctx: Context) -> str:
@@ -46,7 +60,7 @@ def _load(ctx: Context, champion: registry.ModelRef):
         message = str(exc)
     except Exception as exc:  # noqa: BLE001 - a broken artifact fails in many ways (YAML, Parquet, pickle, JVM)
         message = reason(exc)
-    raise models.ModelError(f"model {champion.name} version {champion.version} (@{champion.alias}): its artifact "
+    raise flavors.ModelError(f"model {champion.name} version {champion.version} (@{champion.alias}): its artifact "
                             f"{registry.artifact_location(champion)} cannot be loaded: {message}") from None
 
 
@@ -54,13 +68,13 @@ def _no_rows(rows: DataFrame) -> DataFrame:
     return rows.withColumns({PREDICTION: F.lit(None).cast("double"), SCORE: F.lit(None).cast("double")})
 
 
-def run(ctx: Context) -> dict:
+def run(ctx: Context) -> ScoreResult:
     cfg, store = ctx.cfg, ctx.tables
     registry.configure(ctx)
     champion = registry.by_alias(ctx, registry.CHAMPION)
     if champion is None:
         raise ScoreError(f"model {registry.model_name(ctx)} has no @{registry.CHAMPION}: run promote first")
-    models.enforce_age(ctx, champion.name, champion.version, champion.trained_at)
+    flavors.enforce_age(ctx, champion.name, champion.version, champion.trained_at)
     rows = store.read(cfg.tables.features, where=eq(AS_OF, ctx.as_of))
     features_version = store.versions_read[store.display(cfg.tables.features)]  # what monitor compares later
     empty = rows.isEmpty()
@@ -84,10 +98,10 @@ def run(ctx: Context) -> dict:
     alerts.as_of_alert(ctx, stage="score", kind=EMPTY_CATALOG, source=cfg.entity.source, detail=detail)
     log.info("score: %d predictions for %s by %s version %s (%s, %s)", written, ctx.as_of, champion.name,
              champion.version, kind.flavor, kind.path)
-    return {"predictions": written, "model_version": champion.version, "flavor": kind.flavor}
+    return ScoreResult(predictions=written, model_version=champion.version, flavor=kind.flavor)
 
 
 if __name__ == "__main__":
-    from lakescore.stage import stage_main
+    from lakescore.core.stage_runner import stage_main
 
     stage_main("score", run)

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import mlflow
@@ -29,19 +30,21 @@ from mlflow.types.schema import ColSpec, Schema
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakescore import model_reports, registry, retraining
 from lakescore.config import LOWER_IS_BETTER, POWER_METRIC, Feature, UseCase
-from lakescore.errors import StageError
-from lakescore.gate_inputs import ROWS_NAME
-from lakescore.runtime import Context
-from lakescore.training_data import evaluate_by, label_delay_days, spark_ml_scorer, training_frame
-from transforms.columns import AS_OF, FEATURE_SET, OUT_OF_TIME, PREDICTION, SLICE_KEY, SPLIT, TEST, TRAIN
-from transforms.features.asof import prediction_time
-from transforms.modeling import importance as imp
-from transforms.modeling.gate import MLFLOW_TYPES
-from transforms.modeling.leakage_power import FEATURE, POWER, leakage_findings, single_feature_power
-from transforms.modeling.pipeline import build_pipeline, fitted_preparation
-from transforms.modeling.sanity import empty_or_constant, feature_profile
+from lakescore.core.errors import StageError
+from lakescore.core.runtime import Context
+from lakescore.core.stage_result import StageResult
+from lakescore.gate.inputs import ROWS_NAME
+from lakescore.models import registry
+from lakescore.models.training_rows import evaluate_by, label_delay_days, spark_ml_scorer, training_frame
+from lakescore.training import retrain_policy, run_tables
+from lakescore.transforms.columns import AS_OF, FEATURE_SET, OUT_OF_TIME, PREDICTION, SLICE_KEY, SPLIT, TEST, TRAIN
+from lakescore.transforms.features.asof import prediction_time
+from lakescore.transforms.modeling import importance as imp
+from lakescore.transforms.modeling.gate import MLFLOW_TYPES
+from lakescore.transforms.modeling.leakage_power import FEATURE, POWER, leakage_findings, single_feature_power
+from lakescore.transforms.modeling.pipeline import build_pipeline, fitted_preparation
+from lakescore.transforms.modeling.sanity import empty_or_constant, feature_profile
 
 log = logging.getLogger("lakescore.train")
 
@@ -192,13 +195,32 @@ def feature_report(cfg: UseCase, powers: dict[str, float], leaks: list[dict], im
     return out
 
 
-def run(ctx: Context) -> dict:
+@dataclass(frozen=True)
+class TrainResult(StageResult):
+    trained: bool                     # False: the retraining policy said it was not due
+    reason: str | None = None         # why it trained, or why not
+    model_version: str | None = None  # the new @challenger
+    run_id: str | None = None
+    test_metrics: dict = field(default_factory=dict)
+    oot_metrics: dict = field(default_factory=dict)
+    train_rows: int = 0
+    test_rows: int = 0
+    oot_rows: int = 0
+    seconds: dict = field(default_factory=dict)
+    feature_report: list = field(default_factory=list)
+
+    @property
+    def detail(self) -> str | None:
+        return f"trained version {self.model_version}" if self.trained else self.reason
+
+
+def run(ctx: Context) -> TrainResult:
     cfg, store = ctx.cfg, ctx.tables
     registry.configure(ctx)
-    decision = retraining.decide(ctx, ctx.force)
+    decision = retrain_policy.decide(ctx, ctx.force)
     log.info("train: %s: %s", "training" if decision.train else "skipped, not due", decision.reason)
     if not decision.train:
-        return {"trained": False, "reason": decision.reason}
+        return TrainResult(trained=False, reason=decision.reason)
     seconds: dict[str, float] = {}
     frame = training_frame(ctx, ctx.as_of)
     # A fixed partitioning and row order before fit: seeds alone do not make Spark ML reproducible.
@@ -264,10 +286,10 @@ def run(ctx: Context) -> dict:
                                       pip_requirements=registry.pip_requirements(), signature=signature)
     ref = registry.by_version(ctx, str(info.registered_model_version))
     # the reports first, the alias last: a run killed before the alias leaves a version no alias
-    # names, whose rows the re-run replaces (lakescore/model_reports.py)
-    model_reports.write_model_metrics(ctx, ref.name, ref.version, run.info.run_id, by_split)
-    model_reports.write_feature_report(ctx, ref.name, ref.version, run.info.run_id, report)
-    model_reports.write_feature_alerts(ctx, ref.name, ref.version, report, gain)
+    # names, whose rows the re-run replaces (lakescore/training/run_tables.py)
+    run_tables.write_model_metrics(ctx, ref.name, ref.version, run.info.run_id, by_split)
+    run_tables.write_feature_report(ctx, ref.name, ref.version, run.info.run_id, report)
+    run_tables.write_feature_alerts(ctx, ref.name, ref.version, report, gain)
     registry.set_alias(ref, registry.CHALLENGER)
     primary = cfg.model.primary_metric
     log.info("train: %s version %s, run %s, %d train / %d test / %d out-of-time rows, test %s=%.4f, "
@@ -278,13 +300,13 @@ def run(ctx: Context) -> dict:
         log.info("train: feature %-26s power %.3f  importance %+.5f (+-%.5f)  %s", r["feature"],
                  r["single_feature_power"] or float("nan"), r["permutation_importance"] or 0.0,
                  r["importance_std"] or 0.0, r["verdict"])
-    return {"trained": True, "model_version": ref.version, "run_id": run.info.run_id,
-            "test_metrics": metrics.get(TEST, {}), "oot_metrics": metrics.get(OUT_OF_TIME, {}),
-            "train_rows": counts[TRAIN], "test_rows": counts[TEST], "oot_rows": counts[OUT_OF_TIME],
-            "seconds": seconds, "feature_report": report}
+    return TrainResult(trained=True, reason=decision.reason, model_version=ref.version, run_id=run.info.run_id,
+                       test_metrics=metrics.get(TEST, {}), oot_metrics=metrics.get(OUT_OF_TIME, {}),
+                       train_rows=counts[TRAIN], test_rows=counts[TEST], oot_rows=counts[OUT_OF_TIME],
+                       seconds=seconds, feature_report=report)
 
 
 if __name__ == "__main__":
-    from lakescore.stage import stage_main
+    from lakescore.core.stage_runner import stage_main
 
     stage_main("train", run, force_option=True)

@@ -8,6 +8,7 @@ use case, and the training rows of an as-of as pandas, to fit a model of any lib
     info = mlflow.sklearn.log_model(model, name="model", signature=infer_signature(X),
                                     serialization_format="cloudpickle")
     notebook.register(ctx, info.model_uri)          # version @challenger; then promote, score
+    notebook.predict(ctx, {"flight_id": "20131201-UA-1545-EWR"})  # one entity, cached or computed now
 
 The training rows are those `train` fits on: the labelled feature rows of the window before the
 as-of, the `train` side of lakescore's split (the gate evaluates on the `test` side). They come
@@ -21,11 +22,11 @@ from datetime import date
 import pandas as pd
 from pyspark.sql import functions as F
 
-from lakescore import registry
 from lakescore.config import load_config
-from lakescore.runtime import Context, local_home
-from lakescore.training_data import training_frame
-from transforms.columns import SPLIT, TRAIN
+from lakescore.core.runtime import Context, local_home
+from lakescore.models import registry
+from lakescore.models.training_rows import training_frame
+from lakescore.transforms.columns import SPLIT, TRAIN
 
 
 def use_case(config: str, as_of: str | date, target: str | None = None) -> Context:
@@ -51,6 +52,15 @@ def training_rows(ctx: Context, split: str = TRAIN) -> tuple[pd.DataFrame, pd.Se
 def register(ctx: Context, model_uri: str, trained_until: date | None = None) -> dict:
     """`lakescore model register` from the notebook: the model as a version @challenger, trained
     for the context's as-of unless `trained_until` says otherwise."""
-    from lakescore.registration import register as register_model
+    from lakescore.training.register_model import register as register_model
 
     return register_model(ctx, model_uri, trained_until or ctx.as_of)
+
+
+def predict(ctx: Context, keys: dict[str, str], as_of: date | None = None, write: bool = False) -> dict:
+    """`lakescore predict` from the notebook: the entity's cached prediction, else one computed now
+    by the features stage's code and scored by @champion (see `lakescore.scoring.on_demand`)."""
+    from lakescore.features import feature_rows
+    from lakescore.scoring import on_demand
+
+    return on_demand.predict(ctx, keys, feature_rows, as_of, write)

@@ -26,11 +26,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pyspark.sql import functions as F
 
-from lakescore import models, notebook, registry
-from lakescore.training_data import training_frame
-from transforms.columns import AS_OF, PREDICTION, SCORE, SLICE_KEY, SLICE_VALUE, SPLIT, TEST
-from transforms.modeling.metrics import explode_slices, quality_metrics
-from transforms.sqltext import eq
+from lakescore import notebook
+from lakescore.models import flavors, registry
+from lakescore.models.training_rows import training_frame
+from lakescore.transforms.columns import AS_OF, PREDICTION, SCORE, SLICE_KEY, SLICE_VALUE, SPLIT, TEST
+from lakescore.transforms.modeling.metrics import explode_slices, quality_metrics
+from lakescore.transforms.sqltext import eq
 
 CONFIG = os.environ.get("LAKESCORE_CONFIG", "conf/flights.yml")
 OUT = Path(os.environ.get("LAKESCORE_NOTEBOOK_OUT", "notebooks/output"))
@@ -90,7 +91,7 @@ key = cfg.entity.key
 rows = training_frame(ctx, AS_OF_ROWS).where(F.col(SPLIT) == TEST).cache()
 scored = {}
 for m, version in (("A", a), ("B", b)):
-    out = models.scorer(ctx, f"models:/{version.name}/{version.version}")(rows)
+    out = flavors.scorer(ctx, f"models:/{version.name}/{version.version}")(rows)
     scored[m] = out.select(*key, AS_OF, F.col(SCORE).alias(f"score_{m}"), F.col(PREDICTION).alias(f"prediction_{m}"))
 both = (rows.select(*key, AS_OF, cfg.label.name, *cfg.slices)
         .join(scored["A"], on=[*key, AS_OF]).join(scored["B"], on=[*key, AS_OF]).cache())

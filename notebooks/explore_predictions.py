@@ -25,8 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from lakescore.config import load_config  # noqa: E402
-from lakescore.runtime import get_spark, local_home, on_databricks  # noqa: E402
-from lakescore.tables import TableStore  # noqa: E402
+from lakescore.core.runtime import get_spark, local_home, on_databricks  # noqa: E402
+from lakescore.core.table_store import TableStore  # noqa: E402
 
 CONFIG = os.environ.get("LAKESCORE_CONFIG", "conf/flights.yml")
 OUT = Path(os.environ.get("LAKESCORE_NOTEBOOK_OUT", "notebooks/output"))

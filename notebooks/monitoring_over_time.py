@@ -5,8 +5,8 @@
 # MAGIC How a use case's model has been doing, window by window: quality per slice with the labels
 # MAGIC each window had, where the served data drifted from the training rows (a feature x window
 # MAGIC heatmap), and how old the serving model was, with its promotions. The aggregates are computed
-# MAGIC in Spark by the same code as `lakescore report` (`lakescore.report_data`) and drawn by the
-# MAGIC report's plotting functions (`lakescore.report_plots`); only per-window rows reach the driver.
+# MAGIC in Spark by the same code as `lakescore report` (`lakescore.monitoring.report_data`) and drawn by the
+# MAGIC report's plotting functions (`lakescore.monitoring.report_plots`); only per-window rows reach the driver.
 # MAGIC
 # MAGIC Locally: run it as a script from the project root (`.venv/bin/python notebooks/monitoring_over_time.py`)
 # MAGIC or open it in Jupyter/VS Code; figures go to `notebooks/output/` (`LAKESCORE_NOTEBOOK_OUT`).
@@ -21,9 +21,9 @@ from datetime import date
 from pathlib import Path
 
 from lakescore import notebook
-from lakescore import report_plots as plots
-from lakescore.report_data import DEFAULT_DISTANCE, collect
-from transforms.columns import BASELINE, CONSECUTIVE
+from lakescore.monitoring import report_plots as plots
+from lakescore.monitoring.report_data import DEFAULT_DISTANCE, collect
+from lakescore.transforms.columns import BASELINE, CONSECUTIVE
 
 CONFIG = os.environ.get("LAKESCORE_CONFIG", "conf/flights.yml")
 OUT = Path(os.environ.get("LAKESCORE_NOTEBOOK_OUT", "notebooks/output"))

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# The end-to-end home (every stage of flights on a slice) is the e2e folder's fixture; the tests
+# of the platform's report, metrics and on-demand paths read the same home instead of building their own.
+pytest_plugins = ["tests.e2e.home"]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,7 +28,7 @@ def lakescore_home(tmp_path_factory) -> Path:
 def spark(lakescore_home):
     from pyspark.sql import SparkSession
 
-    from lakescore.runtime import _check_delta, _remember_delta_jars, local_spark_conf
+    from lakescore.core.runtime import _check_delta, _remember_delta_jars, local_spark_conf
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -62,13 +66,3 @@ def flights_files(tmp_path_factory) -> dict:
     from tests.support import write_slice
 
     return write_slice(tmp_path_factory.mktemp("flights_slice"), date(2013, 11, 10), date(2013, 12, 2))
-
-
-@pytest.fixture(scope="session")
-def e2e(spark, lakescore_home, flights_files):
-    """Every stage of the flights use case on the slice, for 2013-12-01, in schema e2e_flights,
-    then the next day's monitor run (which sees the labels of 1 December)."""
-    from tests.support import E2E_AS_OF, context, flights_config, run_e2e
-
-    ctx = context(flights_config(flights_files, "e2e_flights"), E2E_AS_OF, lakescore_home)
-    return ctx, run_e2e(ctx)

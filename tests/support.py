@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from lakescore.config import UseCase, deep_merge, parse_config
-from lakescore.runtime import Context
+from lakescore.core.runtime import Context
 
 ROOT = Path(__file__).resolve().parents[1]
 FLIGHTS_YML = ROOT / "conf" / "flights.yml"
@@ -103,7 +103,7 @@ def context(cfg: UseCase, as_of: date, home: Path) -> Context:
     return Context(cfg=cfg, as_of=as_of, home=home)
 
 
-# A small synthetic use case for the model checks (tests/jobs/test_model_checks.py): events
+# A small synthetic use case for the model checks (tests/jobs/test_promote.py): events
 # with two informative numbers x1, x2, a region, and columns the tests turn into features
 # (pure noise, a leak of the label, an empty column). The label y is decided by
 # 1.5 x1 + 1.5 x2 + logistic noise; `regression_target` is a number explained by x1 and x2.
@@ -185,8 +185,8 @@ def run_e2e(ctx: Context) -> dict:
     """Every stage for the as-of, then monitor for the next day, as a daily schedule would: a
     run only counts the labels known by its as-of, and a flight's label is known once it has
     landed, so the next day's run is the first to see the quality of the as-of's predictions."""
-    from jobs import monitor
-    from jobs.pipeline import STAGES, run_stages
+    from lakescore.jobs import monitor
+    from lakescore.jobs.pipeline import STAGES, run_stages
 
     results = run_stages(ctx, STAGES)
     results["next_day_monitor"] = monitor.run(context(ctx.cfg, ctx.as_of + timedelta(days=1), ctx.home))

@@ -17,10 +17,10 @@ from databricks.bundles.experiments import MlflowExperiment
 from databricks.bundles.jobs import Job
 from databricks.bundles.registered_models import RegisteredModel
 
-from jobs.pipeline import STAGES, TRAINING
 from lakescore.cli import app
 from lakescore.cli.retrain import TASK_VALUE
 from lakescore.config import load_config
+from lakescore.jobs.pipeline import STAGES, TRAINING
 from tests.support import ROOT
 
 BATCH = [s for s in STAGES if s not in TRAINING]          # ingest, features, score, monitor

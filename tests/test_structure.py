@@ -1,25 +1,31 @@
 """The layout's rules, checked on the code itself: no import cycles between the modules of
-jobs/, transforms/ and lakescore/; transforms stay pure; no stage imports another stage; files
-stay small; SQL text never interpolates a value by hand."""
+jobs/, transforms/ and lakescore/ (installed as lakescore.jobs, lakescore.transforms and
+lakescore); transforms stay pure; no stage imports another stage; no stage folder of the platform
+imports another, and core, config and models import none; every package is in the wheel and its
+`__init__` names its public parts; files stay small; SQL text never interpolates a value by hand."""
 
 from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("jobs", "transforms", "lakescore")
+# folder of the checkout -> the package it ships as (pyproject.toml's package-dir)
+PACKAGES = {"lakescore": "lakescore", "jobs": "lakescore.jobs", "transforms": "lakescore.transforms"}
+STAGE_FOLDERS = ("ingest", "features", "training", "gate", "scoring", "monitoring")
+SHARED_FOLDERS = ("core", "config", "models")
 MAX_LINES = 400
 
 
 def _modules() -> dict[str, Path]:
     out = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            out[name] = path
+    for folder, package in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            parts = parts[:-1] if parts[-1] == "__init__" else parts
+            out[".".join((package, *parts))] = path
     return out
 
 
@@ -87,9 +93,10 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_walk_sees_the_project():
-    assert {"jobs.train", "lakescore.cli", "lakescore.config.use_case", "transforms.features.leakage"} <= set(MODULES)
+    assert {"lakescore.jobs.train", "lakescore.cli", "lakescore.config.use_case",
+            "lakescore.transforms.features.leakage", "lakescore.ingest.check"} <= set(MODULES)
     assert "lakescore.config.use_case" in GRAPH["lakescore.config.loading"]
-    assert "lakescore.stage" in GRAPH["jobs.train"]
+    assert "lakescore.core.stage_runner" in GRAPH["lakescore.jobs.train"]
 
 
 def test_no_import_cycles():
@@ -107,11 +114,15 @@ _IMPURE_NAMES = {"SparkSession", "saveAsTable", "write", "writeStream", "read", 
                  "builder", "DeltaTable"}
 
 
+def _in(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
 def test_transforms_are_pure():
     for name, path in MODULES.items():
-        if not name.startswith("transforms"):
+        if not _in(name, "lakescore.transforms"):
             continue
-        assert not [d for d in GRAPH[name] if d.startswith(("jobs", "lakescore"))], name
+        assert not [d for d in GRAPH[name] if not _in(d, "lakescore.transforms")], name
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -121,13 +132,83 @@ def test_transforms_are_pure():
 
 
 def test_no_stage_imports_another_stage_and_the_platform_imports_no_stage():
-    stages = {n for n in MODULES if n.startswith("jobs.") and n != "jobs.pipeline"}
+    stages = {n for n in MODULES if _in(n, "lakescore.jobs") and n not in ("lakescore.jobs", "lakescore.jobs.pipeline")}
     for name in stages:
         assert not (GRAPH[name] & stages), name
     for name, deps in GRAPH.items():
         # only the command line knows the pipeline (`run`, `backfill`)
-        if name.startswith("lakescore") and name != "lakescore.cli" and not name.startswith("lakescore.cli."):
-            assert not [d for d in deps if d.startswith("jobs")], name
+        if not _in(name, "lakescore.jobs") and not _in(name, "lakescore.cli"):
+            assert not [d for d in deps if _in(d, "lakescore.jobs")], name
+
+
+def _folder(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGE_FOLDERS + SHARED_FOLDERS + ("cli",) else None
+
+
+def test_no_stage_folder_imports_another_and_the_shared_folders_import_none():
+    """The platform's stage folders serve one stage each: what two of them need lives in core,
+    config or models, and a composition of two (`lakescore predict` builds a feature row and
+    scores it) is made by the command line or the notebook helper, which may import any folder."""
+    offenders = []
+    for name, deps in GRAPH.items():
+        home = _folder(name)
+        if home is None or home == "cli":
+            continue
+        for dep in deps:
+            there = _folder(dep)
+            if there in (None, home) or there in SHARED_FOLDERS and home not in SHARED_FOLDERS:
+                continue
+            if home in SHARED_FOLDERS and there in SHARED_FOLDERS:
+                continue
+            offenders.append(f"{name} -> {dep}")
+    assert offenders == [], offenders
+
+
+def test_the_folder_rule_finds_offenders():
+    assert _folder("lakescore.scoring.on_demand") == "scoring" and _folder("lakescore.notebook") is None
+    assert _folder("lakescore.transforms.features.asof") is None
+
+
+def test_code_imports_the_installed_names_only():
+    """`import transforms` or `from jobs import ...` works only from the checkout's root, never from
+    the wheel: the code imports lakescore.transforms and lakescore.jobs."""
+    bare = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            bare += [f"{name}: {m}" for m in mods if m.split(".")[0] in ("jobs", "transforms")]
+    assert bare == []
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+    return names
+
+
+def test_every_package_is_in_the_wheel_and_names_its_public_parts():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {n for n, p in MODULES.items() if p.name == "__init__.py"}
+    assert packages == listed
+    for package in sorted(packages):
+        path = MODULES[package]
+        tree = ast.parse(path.read_text())
+        assert ast.get_docstring(tree), f"{package}: no docstring"
+        public = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                  and any(getattr(t, "id", "") == "__all__" for t in node.targets)]
+        assert public, f"{package}: no __all__"
+        missing = [name for name in public[0] if name not in _bound_names(tree)
+                   and not (path.parent / f"{name}.py").exists() and not (path.parent / name / "__init__.py").exists()
+                   and not (package == "lakescore" and name in ("jobs", "transforms"))]
+        assert missing == [], package
 
 
 def test_files_stay_small():
@@ -141,7 +222,7 @@ def test_files_stay_small():
 # writes Markdown code spans, not SQL, and a line that builds text for people (not SQL) says so
 # with a `# not SQL` comment.
 _HAND_QUOTED = re.compile(r"""['`]\{[^}]*\}['`]?|\{[^}]*\}['`]""")
-_ALLOWED = {"transforms/sqltext.py", "lakescore/feature_docs.py"}
+_ALLOWED = {"transforms/sqltext.py", "lakescore/features/feature_page.py"}
 
 
 def _f_strings(path: Path):
@@ -173,7 +254,7 @@ def test_the_scan_finds_hand_quoted_sql():
 
 
 def test_the_cli_names_the_pipeline_stages_in_order():
-    from jobs.pipeline import STAGES
-    from lakescore.cli import STAGE_NAMES
+    from lakescore.cli import StageName
+    from lakescore.jobs.pipeline import STAGES
 
-    assert list(STAGE_NAMES) == STAGES
+    assert [s.value for s in StageName] == [*STAGES, "all"]

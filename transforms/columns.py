@@ -86,3 +86,6 @@ FAILED = "failed"
 STARTED_AT = "started_at"
 SECONDS = "seconds"
 DETAIL = "detail"
+
+# the gate's decisions (model_validations.decision), read back by the report
+PROMOTED, REJECTED, ROLLBACK = "promoted", "rejected", "rollback"

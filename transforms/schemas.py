@@ -11,8 +11,8 @@ present, any type.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from pyspark.sql.types import (
     ArrayType,
@@ -29,7 +29,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from transforms.columns import (
+from lakescore.transforms.columns import (
     AS_OF,
     BATCH_ID,
     BINARY,
@@ -66,7 +66,7 @@ from transforms.columns import (
     VALID_TO,
     WINDOW,
 )
-from transforms.modeling.metrics import BINARY_METRICS, REGRESSION_METRICS
+from lakescore.transforms.modeling.metrics import BINARY_METRICS, REGRESSION_METRICS
 
 STRING, DOUBLE, LONG, DATE, TIMESTAMP, BOOLEAN = (StringType(), DoubleType(), LongType(), DateType(),
                                                   TimestampType(), BooleanType())
@@ -189,7 +189,7 @@ MODEL_METRICS = TableSchema.of([
     ("computed_at", TIMESTAMP)])
 
 # One row per as-of x stage: how its newest run ended (succeeded, failed, skipped) and how long it
-# took, written by lakescore.stage_runs when a command that runs stages ends (and per as-of by
+# took, written by lakescore.core.stage_runs when a command that runs stages ends (and per as-of by
 # `lakescore backfill`: an as-of is finished when every stage the backfill runs has succeeded).
 STAGE_RUNS = TableSchema.of([
     (AS_OF, DATE), (STAGE, STRING), (STATUS, STRING), (STARTED_AT, TIMESTAMP), (SECONDS, DOUBLE), (DETAIL, STRING)])

@@ -10,8 +10,9 @@ built from these. A test scans the code for SQL strings that interpolate values 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F

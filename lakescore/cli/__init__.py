@@ -21,12 +21,10 @@ from lakescore.cli.report import report
 from lakescore.cli.retrain import retrain_needed
 from lakescore.cli.sql import sql
 from lakescore.cli.submit import submit
-from lakescore.stage import AsOfOpt, ConfigOpt, ForceOpt, SetOpt, TargetOpt, run_command
+from lakescore.core.stage_runner import AsOfOpt, ConfigOpt, ForceOpt, SetOpt, TargetOpt, run_command
+from lakescore.jobs.pipeline import STAGES, TRAINING, stages
 
-# The stage names, for the command's help (jobs.pipeline holds the stages; a test checks that
-# both list the same names in the same order). Importing the stages is left to `run`, so that
-# `lakescore --help` and `lakescore sql` do not load MLflow and Spark ML.
-STAGE_NAMES = ("ingest", "features", "train", "promote", "score", "monitor")
+__all__ = ["StageName", "app", "main", "run", "spark_defaults"]
 
 app = typer.Typer(
     help="lakescore: batch offline inference on Spark, Delta Lake and MLflow.\n\n"
@@ -48,7 +46,9 @@ app.command()(backfill)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(submit)
 app.command()(report)
 
-StageName = Enum("StageName", {s: s for s in [*STAGE_NAMES, "all"]}, type=str)  # type: ignore[misc]
+# The stage names come from the pipeline (by name: importing a stage is left to `run`, so that
+# `lakescore --help` and `lakescore sql` do not load MLflow and Spark ML).
+StageName = Enum("StageName", {s: s for s in [*STAGES, "all"]}, type=str)  # type: ignore[misc]
 
 
 @app.command()
@@ -75,22 +75,20 @@ def run(
     monitor   predictions, features, labels -> slice_metrics, drift_metrics, model_health, alerts
     all       the six in order; a train or promote failure does not stop score and monitor
     """
-    from jobs.pipeline import TRAINING, stages
-
     if master:
         os.environ["LAKESCORE_MASTER"] = master
     results = run_command(stages(None if stage.value == "all" else [stage.value]), config, as_of, target,
                           force=force, isolated=TRAINING, overrides=overrides)
-    gate = (results or {}).get("promote") or {}
-    if gate.get("checks"):
-        print_checks(gate["checks"], f"gate of version {gate['version']}: {gate['decision']}")
+    gate = (results or {}).get("promote")
+    if gate is not None and gate.checks:
+        print_checks(gate.checks, f"gate of version {gate.version}: {gate.decision}")
 
 
 @app.command("spark-defaults")
 def spark_defaults() -> None:
     """Write Delta's package into pyspark's spark-defaults.conf, so `spark-submit jobs/<stage>.py`
     gets Delta like `lakescore run` does (make does this once)."""
-    from lakescore.runtime import write_spark_defaults
+    from lakescore.core.runtime import write_spark_defaults
 
     typer.echo(f"wrote {write_spark_defaults()}")
 

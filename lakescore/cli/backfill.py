@@ -1,5 +1,5 @@
 """`lakescore backfill`: the stages for every as-of of a range, in one Spark session, with
-progress, resume and a summary table (lakescore.backfill)."""
+progress, resume and a summary table (lakescore.core.backfill)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from lakescore.stage import (
+from lakescore.core.stage_runner import (
     EXPECTED_ERRORS,
     ConfigOpt,
     SetOpt,
@@ -140,9 +140,9 @@ def backfill(
     lakescore backfill -c conf/flights.yml --start 2013-12-01 --end 2013-12-31
     lakescore backfill -c conf/flights.yml --start 2013-12-01 --end 2013-12-31 --stages score,monitor --every 7d
     """
-    from jobs.pipeline import STAGES, TRAINING
-    from jobs.pipeline import stages as pipeline_stages
-    from lakescore import backfill as bf
+    from lakescore.core import backfill as bf
+    from lakescore.jobs.pipeline import STAGES, TRAINING
+    from lakescore.jobs.pipeline import stages as pipeline_stages
 
     setup_logging()
     if every not in bf.EVERY:

@@ -6,11 +6,11 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, SetOpt, TargetOpt, fail, setup_logging
+from lakescore.core.stage_runner import EXPECTED_ERRORS, SetOpt, TargetOpt, fail, setup_logging
 
 contract_app = typer.Typer(
     help="Data contracts: the schema and rules a source's raw data must satisfy (sources.<name> in "
@@ -26,11 +26,11 @@ def _name(file: Path) -> str:
 
 @contract_app.command("infer")
 def contract_infer(
-    config: Annotated[Optional[Path], typer.Option(
+    config: Annotated[Path | None, typer.Option(
         "--config", "-c", help="config with the source (only `sources:` is needed); omit with --file")] = None,
-    source: Annotated[Optional[str], typer.Option(
+    source: Annotated[str | None, typer.Option(
         "--source", "-s", help="source name: reads raw_<source>, or its landing files")] = None,
-    file: Annotated[Optional[Path], typer.Option(
+    file: Annotated[Path | None, typer.Option(
         "--file", "-f", help="a CSV file, folder or glob to infer from (no config needed)")] = None,
     sample_rows: Annotated[int, typer.Option(help="infer from a random sample of this many rows (0: all)")] = 0,
     max_domain_size: Annotated[int, typer.Option(help="largest number of distinct strings given a domain")] = 50,
@@ -53,8 +53,8 @@ def contract_infer(
     try:
         from lakescore.config import load_sources
         from lakescore.config.overrides import overrides_mapping
-        from lakescore.contract_infer import infer, read_source
-        from lakescore.runtime import get_spark, local_home
+        from lakescore.core.runtime import get_spark, local_home
+        from lakescore.ingest.contract_draft import infer, read_source
 
         sources = load_sources(config, target=target, overrides=overrides_mapping(overrides)) if config is not None else None
         name = source or _name(file)
@@ -70,7 +70,7 @@ def contract_infer(
         text = draft.text
         if starter:
             from lakescore.config import ConfigError, parse_config
-            from lakescore.starter import starter as starter_text
+            from lakescore.ingest.starter_config import starter as starter_text
 
             text = starter_text(draft, origin)
             try:

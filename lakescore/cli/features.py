@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from lakescore.config import ConfigError, load_config
 from lakescore.config.overrides import overrides_mapping
-from lakescore.feature_docs import render
-from lakescore.stage import SetOpt
+from lakescore.core.stage_runner import SetOpt
+from lakescore.features.feature_page import render
 
 features_app = typer.Typer(help="Feature definitions: the generated documentation page.",
                            no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -19,7 +19,7 @@ features_app = typer.Typer(help="Feature definitions: the generated documentatio
 @features_app.command("docs")
 def docs(
     config: Annotated[Path, typer.Option("--config", "-c", help="use-case YAML, e.g. conf/flights.yml")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the page here (default: print it)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the page here (default: print it)")] = None,
     check: Annotated[bool, typer.Option("--check", help="fail if --output is not current instead of writing it")] = False,
     overrides: SetOpt = None,
 ) -> None:

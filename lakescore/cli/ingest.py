@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.core.stage_runner import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 ingest_app = typer.Typer(help="Ingest: re-check processed batches against today's contract.", no_args_is_help=True)
 
@@ -16,9 +16,9 @@ ingest_app = typer.Typer(help="Ingest: re-check processed batches against today'
 def ingest_replay(
     config: ConfigOpt,
     source: Annotated[str, typer.Option("--source", "-s", help="the source whose batches to re-check")],
-    batch: Annotated[Optional[list[str]], typer.Option(
+    batch: Annotated[list[str] | None, typer.Option(
         "--batch", "-b", help="a batch id (repeat for more); default: every processed batch")] = None,
-    since: Annotated[Optional[datetime], typer.Option(
+    since: Annotated[datetime | None, typer.Option(
         formats=["%Y-%m-%d"], help="only batches processed for this as-of or later")] = None,
     force: Annotated[bool, typer.Option(
         help="also batches already checked under today's contract")] = False,
@@ -31,7 +31,7 @@ def ingest_replay(
     (unless --force); a contract that changed a column's type rebuilds clean_<source>."""
     setup_logging()
     try:
-        from lakescore.replay import replay
+        from lakescore.ingest.replay import replay
 
         ctx = make_context(config, date.today(), target, overrides=overrides)
         result = replay(ctx, source, batches=batch or None, since=since.date() if since else None, force=force)

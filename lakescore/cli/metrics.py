@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.core.stage_runner import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 
 def metrics(
@@ -23,7 +23,7 @@ def metrics(
     """Write the latest figures of the use case's tables in the Prometheus text format: model age,
     predictions of the newest as-of, quality per slice, drifted features, quarantine rate per
     source, open alerts, stage durations and last successes (the file is replaced atomically)."""
-    from lakescore import prometheus
+    from lakescore.monitoring import prometheus
 
     setup_logging()
     started = time.perf_counter()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.core.stage_runner import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 model_app = typer.Typer(help="The registered model: its gate checks, rolling @champion back, registering your own model.",
                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -35,7 +35,7 @@ def print_checks(checks: list[dict], title: str) -> None:
 @model_app.command("checks")
 def checks(
     config: ConfigOpt,
-    version: Annotated[Optional[str], typer.Option(help="model version (default: the last one gated)")] = None,
+    version: Annotated[str | None, typer.Option(help="model version (default: the last one gated)")] = None,
     target: TargetOpt = None,
     overrides: SetOpt = None,
 ) -> None:
@@ -44,8 +44,8 @@ def checks(
     try:
         from pyspark.sql import functions as F
 
-        from lakescore import registry
-        from transforms.sqltext import all_of, eq
+        from lakescore.models import registry
+        from lakescore.transforms.sqltext import all_of, eq
 
         ctx = make_context(config, date.today(), target, overrides=overrides)
         store, table = ctx.tables, ctx.cfg.tables.model_validations
@@ -70,7 +70,7 @@ def checks(
 @model_app.command("rollback")
 def rollback(
     config: ConfigOpt,
-    as_of: Annotated[Optional[datetime], AS_OF_TODAY] = None,
+    as_of: Annotated[datetime | None, AS_OF_TODAY] = None,
     target: TargetOpt = None,
     overrides: SetOpt = None,
 ) -> None:
@@ -78,16 +78,17 @@ def rollback(
     with decision `rollback`; running it again rolls forward."""
     setup_logging(logging.WARNING)
     try:
-        from lakescore import registry, validations
-        from transforms.modeling.gate import check
+        from lakescore.gate import model_validations
+        from lakescore.models import registry
+        from lakescore.transforms.modeling.gate import check
 
         ctx = make_context(config, (as_of or datetime.now()).date(), target, overrides=overrides)
         registry.configure(ctx)
         demoted, restored = registry.rollback(ctx)
         reason = (f"@{registry.CHAMPION} moved back from version {demoted.version} to version {restored.version} "
                   f"(@{registry.PREVIOUS} is now version {demoted.version})")
-        validations.write(ctx, demoted.name, demoted.version,
-                          [check("rollback", None, None, None, None, True, reason)], validations.ROLLBACK)
+        model_validations.write(ctx, demoted.name, demoted.version,
+                          [check("rollback", None, None, None, None, True, reason)], model_validations.ROLLBACK)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))
     typer.echo(f"{demoted.name}: {reason}")
@@ -98,7 +99,7 @@ def register(
     config: ConfigOpt,
     model_uri: Annotated[str, typer.Option("--model-uri", help="runs:/<run id>/<path>, models:/<name>/<version> "
                                            "(or @alias), or a local path of an MLflow model")],
-    trained_until: Annotated[Optional[datetime], typer.Option(
+    trained_until: Annotated[datetime | None, typer.Option(
         "--trained-until", formats=["%Y-%m-%d"],
         help="the as-of the model was trained for: its labels were known before that day's prediction time "
              "(default: the as_of param of the run that logged it)")] = None,
@@ -112,7 +113,7 @@ def register(
     window before --trained-until and tagged with the feature set it expects; `lakescore run
     promote` then gates it like a trained model, and `score` runs it (a Spark ML pipeline natively,
     any other flavor through mlflow.pyfunc.spark_udf)."""
-    from lakescore.registration import register as register_model
+    from lakescore.training.register_model import register as register_model
 
     setup_logging()
     until = trained_until.date() if trained_until else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.core.stage_runner import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 
 
 class Format(str, Enum):
@@ -39,7 +39,7 @@ def predict(
     config: ConfigOpt,
     key: Annotated[list[str], typer.Option("--key", "-k", help="<column>=<value> of the entity key (repeat for "
                                             "each key column), e.g. flight_id=20131201-UA-1545-EWR")],
-    as_of: Annotated[Optional[datetime], typer.Option(
+    as_of: Annotated[datetime | None, typer.Option(
         "--as-of", formats=["%Y-%m-%d"], help="the as-of to predict for (default: the cached newest prediction, "
         "else the entity's own day)")] = None,
     write: Annotated[bool, typer.Option("--write", help="append a computed prediction to predictions "
@@ -53,14 +53,15 @@ def predict(
     The cached row of predictions (predictions_latest without --as-of) when there is one; else the
     entity's feature row for the as-of computed now by the features stage's code, scored by
     @champion and printed with the model version and the feature values."""
-    from lakescore.on_demand import parse_keys
-    from lakescore.on_demand import predict as predict_one
+    from lakescore.features import feature_rows
+    from lakescore.scoring.on_demand import parse_keys
+    from lakescore.scoring.on_demand import predict as predict_one
 
     setup_logging()
     day = as_of.date() if as_of else None
     try:
         ctx = make_context(config, day or datetime.now().date(), target, overrides=overrides)
-        out = predict_one(ctx, parse_keys(ctx, key), day, write)
+        out = predict_one(ctx, parse_keys(ctx, key), feature_rows, day, write)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))
         return

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from lakescore.report_data import DEFAULT_DISTANCE, DISTANCES
-from lakescore.stage import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.core.stage_runner import EXPECTED_ERRORS, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.monitoring.report_data import DEFAULT_DISTANCE, DISTANCES
 
 Distance = Enum("Distance", {d: d for d in DISTANCES}, type=str)  # type: ignore[misc]
 DayOpt = Optional[datetime]
@@ -32,7 +32,7 @@ def report(
     """Write the monitoring report: quality per slice over time, score distribution per window, drift
     heatmaps, model age and promotions, the gate's decisions, data quality per source, alerts.
     One HTML page with inline figures: it opens offline, mails and archives as one file."""
-    from lakescore.report import build
+    from lakescore.monitoring.html_report import build
 
     setup_logging(logging.INFO)
     first, last = (d.date() if d else None for d in (start, end))

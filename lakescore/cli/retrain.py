@@ -12,7 +12,16 @@ from typing import Annotated
 
 import typer
 
-from lakescore.stage import EXPECTED_ERRORS, AsOfOpt, ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.core.stage_runner import (
+    EXPECTED_ERRORS,
+    AsOfOpt,
+    ConfigOpt,
+    SetOpt,
+    TargetOpt,
+    fail,
+    make_context,
+    setup_logging,
+)
 
 TASK_VALUE = "retrain"
 NOT_DUE = 3
@@ -28,18 +37,19 @@ def retrain_needed(
 ) -> None:
     """Say whether the retraining policy (train.retrain) trains for the as-of, and why; in a
     Databricks job, set the task value `retrain` ("true"/"false") for a condition task."""
-    from lakescore import registry, retraining
+    from lakescore.models import registry
+    from lakescore.training import retrain_policy
 
     setup_logging()
     try:
         ctx = make_context(config, as_of.date(), target, overrides=overrides)
         registry.configure(ctx)
-        decision = retraining.decide(ctx)
+        decision = retrain_policy.decide(ctx)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))
         return
     answer = "true" if decision.train else "false"
-    if retraining.set_task_value(TASK_VALUE, answer):
+    if retrain_policy.set_task_value(TASK_VALUE, answer):
         typer.echo(f"task value {TASK_VALUE} = {answer}")
     typer.echo(f"retrain: {answer}: {decision.reason}")
     if exit_code and not decision.train:

@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 
 from lakescore.config import ConfigError
-from lakescore.stage import ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
-from transforms.sqltext import ident
+from lakescore.core.stage_runner import ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
+from lakescore.transforms.sqltext import ident
 
 
 class OutputFormat(str, Enum):

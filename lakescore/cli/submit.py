@@ -31,7 +31,7 @@ def submit_command(script: Path, args: list[str]) -> tuple[list[str], dict[str, 
     """The spark-submit command line and environment for a stage script and its arguments."""
     import pyspark
 
-    from lakescore.runtime import _log4j_config, cached_delta_jars, delta_package
+    from lakescore.core.runtime import _log4j_config, cached_delta_jars, delta_package
 
     jars = cached_delta_jars()
     derby_log = Path(tempfile.gettempdir()) / "lakescore-derby.log"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lakescore.config.base import Identifier, SqlExpr, Strict, TimeZone
-from transforms.modeling.labels import OUTCOME_AGGS
+from lakescore.transforms.modeling.labels import OUTCOME_AGGS
 
 CATALOGS = ("events", "snapshot")
 

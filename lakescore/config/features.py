@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from lakescore.config.base import Identifier, SqlExpr, Strict, TimeZone
-from transforms.features.leakage import KNOWN_AT_LEVELS
-from transforms.features.steps import DATE_PARTS, STEP_OPS
+from lakescore.transforms.features.leakage import KNOWN_AT_LEVELS
+from lakescore.transforms.features.steps import DATE_PARTS, STEP_OPS
 
 # When a feature's value becomes known, relative to the prediction time (static, catalog,
 # prediction_time: see transforms.features.leakage); anything later is refused.

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lakescore.config.base import Identifier, Strict
-from transforms.modeling.metrics import LOWER_IS_BETTER
+from lakescore.transforms.modeling.metrics import LOWER_IS_BETTER
 
 METRICS = {
     "binary": ("auc", "pr_auc", "log_loss", "accuracy"),

@@ -9,8 +9,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lakescore.config.base import Identifier, Strict
-from transforms.contracts.kinds import MODEL_STALE, MONITOR_KINDS, QUALITY_DROP, RETRAIN_TRIGGERED, SLOW_DEGRADATION
-from transforms.monitoring.drift import CATEGORICAL_METRICS, NUMERIC_METRICS, PVALUE_METRICS
+from lakescore.transforms.contracts.kinds import (
+    MODEL_STALE,
+    MONITOR_KINDS,
+    QUALITY_DROP,
+    RETRAIN_TRIGGERED,
+    SLOW_DEGRADATION,
+)
+from lakescore.transforms.monitoring.drift import CATEGORICAL_METRICS, NUMERIC_METRICS, PVALUE_METRICS
 
 MonitorKind = Literal[MONITOR_KINDS]  # type: ignore[valid-type]
 DriftMetric = Literal[tuple(dict.fromkeys(NUMERIC_METRICS + CATEGORICAL_METRICS))]  # type: ignore[valid-type]

@@ -11,8 +11,8 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from lakescore.config.base import ColumnType, Identifier, SqlExpr, Strict
-from transforms.columns import LANDED_AT
-from transforms.contracts.kinds import ALL_KINDS, COLUMN_KINDS, DEFAULT_POLICIES, POLICIES
+from lakescore.transforms.columns import LANDED_AT
+from lakescore.transforms.contracts.kinds import ALL_KINDS, COLUMN_KINDS, DEFAULT_POLICIES, POLICIES
 
 DEFAULT_PATTERNS = ("*.csv", "*.csv.gz", "*.zip")
 

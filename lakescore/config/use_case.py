@@ -29,8 +29,8 @@ from lakescore.config.monitoring import FeedbackLoop, MlflowSettings, Monitor
 from lakescore.config.scoring import Score
 from lakescore.config.sources import Source
 from lakescore.config.storage import Storage, Tables
-from transforms.columns import AS_OF_COLUMNS, CATEGORICAL, FEATURE_SET, NUMERIC, PREDICTION, SCORE
-from transforms.features.leakage import (
+from lakescore.transforms.columns import AS_OF_COLUMNS, CATEGORICAL, FEATURE_SET, NUMERIC, PREDICTION, SCORE
+from lakescore.transforms.features.leakage import (
     KNOWN_AT_ORDER,
     FeatureInputs,
     Joined,
@@ -38,7 +38,7 @@ from transforms.features.leakage import (
     feature_inputs,
     unqualified_reads,
 )
-from transforms.monitoring.drift import CATEGORICAL_METRICS, NUMERIC_METRICS
+from lakescore.transforms.monitoring.drift import CATEGORICAL_METRICS, NUMERIC_METRICS
 
 
 class UseCase(Strict):

@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import ingest
 from lakescore.config import parse_config
-from lakescore.runtime import Context
+from lakescore.core.runtime import Context
+from lakescore.jobs import ingest
 from tests.support import events_use_case
 
 CONFIG = events_use_case("tiny", "test_ingest", {"events": {

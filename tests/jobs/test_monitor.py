@@ -20,9 +20,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import features, ingest, monitor, promote, score, train
 from lakescore.config import deep_merge, parse_config
-from lakescore.runtime import Context
+from lakescore.core.runtime import Context
+from lakescore.jobs import features, ingest, monitor, promote, score, train
 
 SCHEMA = "test_monitor"
 TRAINED_FOR, FIRST_SCORED, LAST_SCORED, RUN = date(2024, 1, 11), date(2024, 1, 11), date(2024, 1, 16), date(2024, 1, 17)

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from jobs import promote, score
-from jobs.pipeline import run_stages
-from lakescore import registry
+from lakescore.jobs import promote, score
+from lakescore.jobs.pipeline import run_stages
+from lakescore.models import registry
 from tests.support import E2E_AS_OF, context, flights_config
 
 

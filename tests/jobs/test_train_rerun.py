@@ -13,9 +13,9 @@ import pytest
 from mlflow import MlflowClient
 from pyspark.sql import functions as F
 
-from jobs import train
-from jobs.pipeline import run_stages
-from lakescore import registry
+from lakescore.jobs import train
+from lakescore.jobs.pipeline import run_stages
+from lakescore.models import registry
 from tests.support import CHECKS_AS_OF, checks_use_case, context, write_checks_events
 
 pytestmark = pytest.mark.slow   # `make slow`: CI runs it after `make test`

@@ -1,7 +1,7 @@
 """Bad raw batches at volume: generated CSV files (one batch each) of the events contract
-(tests/support.py EVENT_CONTRACT), read the way ingest lands files (`lakescore.landing`: the
+(tests/support.py EVENT_CONTRACT), read the way ingest lands files (`lakescore.ingest.file_reader`: the
 header per file, the multi-line CSV reader, `_corrupt_record`), appended to `raw_events`, then
-checked and split by the real ingest stage (`jobs.ingest.run`: every pending batch in one pass).
+checked and split by the real ingest stage (`lakescore.jobs.ingest.run`: every pending batch in one pass).
 
 Many files per Spark read: files whose first line is the same share a header, so they are read
 together (`landing.read_csv_files`, one read per header); the contract runs once over all
@@ -30,10 +30,18 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from lakescore.config import deep_merge, parse_config
-from lakescore.landing import LandingError, bom_encoding, count_lines, header, line_breaks, read_csv_files, utf8_copy
-from lakescore.runtime import Context
+from lakescore.core.runtime import Context
+from lakescore.ingest.file_reader import (
+    LandingError,
+    bom_encoding,
+    count_lines,
+    header,
+    line_breaks,
+    read_csv_files,
+    utf8_copy,
+)
+from lakescore.transforms.columns import BATCH_ID, LANDED_AT
 from tests.support import EVENT_CONTRACT, events_use_case
-from transforms.columns import BATCH_ID, LANDED_AT
 
 COLUMNS = ["id", "kind", "amount", "code", "at"]
 NUMBERS = ["1e308", "-1e308", "1e400", "1e-320", "4.9e-324", "-0", "NaN", "nan", "Infinity", "-Infinity", "inf",
@@ -159,7 +167,7 @@ def _first_line(path: Path) -> bytes:
 
 def land_and_ingest(spark, home: Path, folder: Path, rng: random.Random, n: int, schema: str, prefix: str) -> Figures:
     """Generate n batches, land them as ingest does (one read per header), ingest, and check."""
-    from jobs import ingest
+    from lakescore.jobs import ingest
 
     figures, started = Figures(), time.perf_counter()
     made = generate(folder, rng, n, prefix)

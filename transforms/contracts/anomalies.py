@@ -28,13 +28,14 @@ number of rows).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import BATCH_ID, LANDED_AT
-from transforms.contracts.kinds import (
+from lakescore.transforms.columns import BATCH_ID, LANDED_AT
+from lakescore.transforms.contracts.kinds import (
     DUPLICATE_KEY,
     HIGH_NUM_EXAMPLES,
     HIGH_QUARANTINE_RATE,
@@ -51,7 +52,7 @@ from transforms.contracts.kinds import (
     TYPE_MISMATCH,
     UNEXPECTED_STRING_VALUES,
 )
-from transforms.contracts.rules import (
+from lakescore.transforms.contracts.rules import (
     ORIGINAL,
     QUARANTINED,
     REASONS,
@@ -59,7 +60,7 @@ from transforms.contracts.rules import (
     failed,
     key_text,
 )
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 FINDING_STRUCT = "struct<kind:string,column:string,value:double,threshold:double,detail:string>"
 FINDING_SCHEMA = "batch_id string, kind string, column string, value double, threshold double, detail string"

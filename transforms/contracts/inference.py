@@ -13,12 +13,13 @@ suggested as the source's `null_values`.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 CANDIDATE_TYPES = ("int", "bigint", "double", "boolean", "date", "timestamp")
 NUMERIC_TYPES = ("int", "bigint", "double")

@@ -3,14 +3,14 @@ share their key with another row, in the batch, in another new batch, or in the 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.columns import BATCH_ID
-from transforms.contracts.kinds import DUPLICATE_KEY
-from transforms.contracts.rules import (
+from lakescore.transforms.columns import BATCH_ID
+from lakescore.transforms.contracts.kinds import DUPLICATE_KEY
+from lakescore.transforms.contracts.rules import (
     QUARANTINED,
     ROW_HASH,
     Rule,
@@ -18,7 +18,7 @@ from transforms.contracts.rules import (
     failed,
     key_text,
 )
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 
 def flag_duplicate_keys(key: list[str], *, batch: str = BATCH_ID, order: Iterable[str] = (),

@@ -4,8 +4,9 @@ literals. They work on the small per-batch frames (one row per batch), never on 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -15,7 +16,7 @@ def instant(value: datetime) -> Column:
     """A timestamp literal for an instant: an aware datetime as such (whatever the session time
     zone), a naive one in the Python process's local time (as PySpark converts datetimes)."""
     if value.tzinfo is not None:
-        return F.lit(value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")).cast("timestamp")
+        return F.lit(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")).cast("timestamp")
     return F.lit(value).cast("timestamp")
 
 

@@ -9,8 +9,8 @@ from datetime import date, datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.contracts.anomalies import ANOMALY_TYPE
-from transforms.contracts.measures import instant, with_freshness, with_volume
+from lakescore.transforms.contracts.anomalies import ANOMALY_TYPE
+from lakescore.transforms.contracts.measures import instant, with_freshness, with_volume
 
 ROWS_BLANK = "rows_blank"
 

@@ -21,15 +21,16 @@ Row-level reason codes (TensorFlow Data Validation's anomaly names where one fit
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import MALFORMED_COLUMNS, RESCUED_DATA
-from transforms.contracts.kinds import (
+from lakescore.transforms.columns import MALFORMED_COLUMNS, RESCUED_DATA
+from lakescore.transforms.contracts.kinds import (
     MALFORMED_ROW,
     MISSING_VALUE,
     OUT_OF_DOMAIN,
@@ -37,7 +38,7 @@ from transforms.contracts.kinds import (
     PATTERN_MISMATCH,
     TYPE_MISMATCH,
 )
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 REASONS = "_reasons"
 ORIGINAL = "_original"

@@ -17,13 +17,13 @@ write must do, as one staged frame for a single MERGE:
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import BATCH_ID, LANDED_AT, VALID_FROM, VALID_TO
-from transforms.sqltext import col
+from lakescore.transforms.columns import BATCH_ID, LANDED_AT, VALID_FROM, VALID_TO
+from lakescore.transforms.sqltext import col
 
 CLOSE = "_close"          # staged row closes the current version of its key (else: opens one)
 CHANGE = "_change"        # new | changed | gone: what happened to the key, for the counts

@@ -7,14 +7,14 @@ in [D, D + horizon_days). Nothing known after the prediction time may feed its f
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF, PREDICTION_TIME, VALID_FROM, VALID_TO
-from transforms.sqltext import col
+from lakescore.transforms.columns import AS_OF, PREDICTION_TIME, VALID_FROM, VALID_TO
+from lakescore.transforms.sqltext import col
 
 
 def local_date(ts: Column, timezone: str) -> Column:
@@ -30,7 +30,7 @@ def day_start(day: Column, timezone: str) -> Column:
 def prediction_time(as_of: date, tz: str) -> datetime:
     """An as-of's prediction time (00:00 of the day in `tz`) as a naive UTC datetime."""
     local = datetime.combine(as_of, time()).replace(tzinfo=ZoneInfo(tz))
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def catalog_spine(event_time: str, timezone: str, horizon_days: int, first: date, last: date):

@@ -9,17 +9,18 @@ and then evaluates each declared feature here: its SQL expression, its stateless
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF, FEATURE_SET, PREDICTION_TIME
-from transforms.features.leakage import source_time, source_time_column
-from transforms.features.steps import apply_step
-from transforms.sqltext import col
+from lakescore.transforms.columns import AS_OF, FEATURE_SET, PREDICTION_TIME
+from lakescore.transforms.features.leakage import source_time, source_time_column
+from lakescore.transforms.features.steps import apply_step
+from lakescore.transforms.sqltext import col
 
 TYPES = {"numeric": "double", "categorical": "string"}
 

@@ -21,9 +21,9 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF, BATCH_ID, LANDED_AT, PREDICTION_TIME
-from transforms.features.asof import local_date
-from transforms.sqltext import col
+from lakescore.transforms.columns import AS_OF, BATCH_ID, LANDED_AT, PREDICTION_TIME
+from lakescore.transforms.features.asof import local_date
+from lakescore.transforms.sqltext import col
 
 KNOWN_AT = "_known_at"
 LATEST_FIRST = (LANDED_AT, BATCH_ID)  # bookkeeping columns that order a table's versions

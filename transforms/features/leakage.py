@@ -18,16 +18,16 @@ source time is after `prediction_time`; any count above zero stops the stage.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF_COLUMNS, PREDICTION_TIME
-from transforms.features.joins import KNOWN_AT
-from transforms.features.sql_refs import column_references
-from transforms.sqltext import col
+from lakescore.transforms.columns import AS_OF_COLUMNS, PREDICTION_TIME
+from lakescore.transforms.features.joins import KNOWN_AT
+from lakescore.transforms.features.sql_refs import column_references
+from lakescore.transforms.sqltext import col
 
 STATIC, CATALOG, AT_PREDICTION_TIME = "static", "catalog", "prediction_time"
 KNOWN_AT_LEVELS = (STATIC, CATALOG, AT_PREDICTION_TIME)

@@ -6,12 +6,12 @@ records; the decisions are here."""
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import PREDICTION, SCORE
+from lakescore.transforms.columns import PREDICTION, SCORE
 
 # The Spark type of a features column -> the MLflow signature type it is logged as.
 MLFLOW_TYPES = {"double": "double", "float": "float", "int": "integer", "bigint": "long", "smallint": "integer",

@@ -15,17 +15,17 @@ estimator runs per copy.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.columns import PREDICTION, SCORE
-from transforms.modeling.pipeline import VECTOR, feature_slots, split_model
-from transforms.modeling.predictions import model_output
-from transforms.sqltext import col
+from lakescore.transforms.columns import PREDICTION, SCORE
+from lakescore.transforms.modeling.pipeline import VECTOR, feature_slots, split_model
+from lakescore.transforms.modeling.predictions import model_output
+from lakescore.transforms.sqltext import col
 
 PERMUTED = "_permuted"      # the feature shuffled in a copy (NULL: the unshuffled baseline copy)
 REPEAT = "_repeat"

@@ -17,9 +17,9 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF, LABEL_KNOWN_AT
-from transforms.features.asof import day_start, local_date
-from transforms.sqltext import col
+from lakescore.transforms.columns import AS_OF, LABEL_KNOWN_AT
+from lakescore.transforms.features.asof import day_start, local_date
+from lakescore.transforms.sqltext import col
 
 OUTCOME_AGGS = ("any", "count", "sum", "mean", "min", "max")
 

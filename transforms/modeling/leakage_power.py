@@ -17,14 +17,14 @@ grouped aggregate over the evaluation rows stacked per feature), whatever their 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import BINARY
-from transforms.modeling.metrics import auc
-from transforms.sqltext import col
+from lakescore.transforms.columns import BINARY
+from lakescore.transforms.modeling.metrics import auc
+from lakescore.transforms.sqltext import col
 
 FEATURE = "feature"
 POWER = "single_feature_power"

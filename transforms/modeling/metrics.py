@@ -13,8 +13,8 @@ import sys
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.columns import BINARY, SLICE_KEY, SLICE_VALUE
-from transforms.sqltext import col
+from lakescore.transforms.columns import BINARY, SLICE_KEY, SLICE_VALUE
+from lakescore.transforms.sqltext import col
 
 EPS = sys.float_info.epsilon  # as scikit-learn clips probabilities for log loss
 

@@ -5,14 +5,20 @@ model takes the `features` table's rows as they are."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression, RandomForestClassifier
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.regression import GBTRegressor, LinearRegression, RandomForestRegressor
 
-from transforms.modeling.preparation import CategoryEncoder, CategoryEncoderModel, MinMaxClipScaler, MinMaxClipScalerModel
+from lakescore.transforms.modeling.preparation import (
+    CategoryEncoder,
+    CategoryEncoderModel,
+    MinMaxClipScaler,
+    MinMaxClipScalerModel,
+)
 
 ALGORITHMS = {
     "logistic_regression": LogisticRegression,

@@ -10,7 +10,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import (
+from lakescore.transforms.columns import (
     AS_OF,
     BATCH,
     BINARY,
@@ -27,7 +27,7 @@ from transforms.columns import (
     SCORED_AT,
     SERVED_BY,
 )
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 
 def model_output(kind: str):

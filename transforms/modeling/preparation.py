@@ -28,7 +28,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 MISSING = "__missing__"
 OTHER = "__other__"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 
 def feature_profile(df: DataFrame, features: list[str]) -> DataFrame:

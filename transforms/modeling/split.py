@@ -13,8 +13,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF, OUT_OF_TIME, SPLIT, TEST, TRAIN
-from transforms.sqltext import col
+from lakescore.transforms.columns import AS_OF, OUT_OF_TIME, SPLIT, TEST, TRAIN
+from lakescore.transforms.sqltext import col
 
 BUCKETS = 10_000
 

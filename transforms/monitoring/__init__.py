@@ -1,1 +1,6 @@
-"""Monitoring (every stage's findings, monitor): rows of the shared alerts table."""
+"""Monitoring (every stage's findings, monitor): `alerts` (rows of the shared alerts table),
+`drift` (histograms and distances), `stats` (KS and chi-squared p-values as Spark expressions),
+`decisions` (the drift tests), `comparisons` (drift_metrics rows), `skew` (per-example skew,
+feedback loops), `quality` (out-of-sample quality), `health` (model health, findings, the trigger)."""
+
+__all__ = ["alerts", "comparisons", "decisions", "drift", "health", "quality", "skew", "stats"]

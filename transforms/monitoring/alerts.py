@@ -15,8 +15,8 @@ from datetime import date, datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms import schemas
-from transforms.contracts.kinds import FAIL
+from lakescore.transforms import schemas
+from lakescore.transforms.contracts.kinds import FAIL
 
 ALERT_SCHEMA = schemas.ALERTS.struct()
 ALERT_COLUMNS = schemas.ALERTS.names

@@ -16,8 +16,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms import schemas
-from transforms.columns import (
+from lakescore.transforms import schemas
+from lakescore.transforms.columns import (
     AS_OF,
     BASELINE,
     COLUMN_NAME,
@@ -32,10 +32,10 @@ from transforms.columns import (
     SLICE_KEY,
     SLICE_VALUE,
 )
-from transforms.modeling.metrics import explode_slices
-from transforms.monitoring import drift
-from transforms.monitoring.decisions import DECISION, DriftTest, decide
-from transforms.sqltext import col
+from lakescore.transforms.modeling.metrics import explode_slices
+from lakescore.transforms.monitoring import drift
+from lakescore.transforms.monitoring.decisions import DECISION, DriftTest, decide
+from lakescore.transforms.sqltext import col
 
 SCORED = "_scored"
 GROUP = [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import COLUMN_KIND, COLUMN_NAME, DRIFT_TYPE
-from transforms.monitoring.drift import DISTANCES, MEAN_SHIFT, PVALUE_METRICS
+from lakescore.transforms.columns import COLUMN_KIND, COLUMN_NAME, DRIFT_TYPE
+from lakescore.transforms.monitoring.drift import DISTANCES, MEAN_SHIFT, PVALUE_METRICS
 
 NULL_RATE = "null_rate"
 DECISION = ["metric", "value", "threshold", "drifted"]

@@ -23,7 +23,7 @@ leaves the executors:
 
    W1 and KS are computed on the fine bins with each bin's mass at the mean of its values
    (exact when a column has fewer distinct values than bins; within 0.01 of W1 / sd and 0.025
-   of KS of the raw samples with 100 bins, see tests/unit/test_drift_properties.py). PSI and JS
+   of KS of the raw samples with 100 bins, see tests/transforms/monitoring/test_drift_properties.py). PSI and JS
    use the coarse bins (numeric) or the categories, with empty buckets smoothed by 1e-4 for PSI;
    JS is the distance (square root of the divergence, base 2, in [0, 1]).
 """
@@ -35,9 +35,9 @@ import math
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import CATEGORICAL, COLUMN_KIND, COLUMN_NAME, NUMERIC
-from transforms.monitoring.stats import chi2_sf, ks_pvalue
-from transforms.sqltext import col
+from lakescore.transforms.columns import CATEGORICAL, COLUMN_KIND, COLUMN_NAME, NUMERIC
+from lakescore.transforms.monitoring.stats import chi2_sf, ks_pvalue
+from lakescore.transforms.sqltext import col
 
 NUM, CAT = "num", "cat"
 BIN, CATEGORY = "bin", "category"

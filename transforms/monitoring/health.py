@@ -22,7 +22,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.columns import (
+from lakescore.transforms.columns import (
     AS_OF,
     BASELINE,
     COLUMN_NAME,
@@ -37,7 +37,7 @@ from transforms.columns import (
     SLICE_KEY,
     SLICE_VALUE,
 )
-from transforms.contracts.kinds import (
+from lakescore.transforms.contracts.kinds import (
     EXAMPLE_SKEW,
     FEATURE_DRIFT,
     MODEL_STALE,
@@ -47,7 +47,7 @@ from transforms.contracts.kinds import (
     SLOW_DEGRADATION,
     TRAINING_SERVING_SKEW,
 )
-from transforms.sqltext import col
+from lakescore.transforms.sqltext import col
 
 MODEL_AGE = "model_age"
 CHECK_KINDS = {MODEL_AGE: MODEL_STALE, QUALITY_DROP: QUALITY_DROP, SLOW_DEGRADATION: SLOW_DEGRADATION}

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import LABEL_KNOWN_AT, MODEL_TRAINED_AT, NUM_IN_SAMPLE
-from transforms.modeling.metrics import quality_metrics
-from transforms.sqltext import col
+from lakescore.transforms.columns import LABEL_KNOWN_AT, MODEL_TRAINED_AT, NUM_IN_SAMPLE
+from lakescore.transforms.modeling.metrics import quality_metrics
+from lakescore.transforms.sqltext import col
 
 IN_SAMPLE = "_in_sample"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.columns import AS_OF, COLUMN_KIND, COLUMN_NAME, NUMERIC, SCORE
-from transforms.sqltext import col
+from lakescore.transforms.columns import AS_OF, COLUMN_KIND, COLUMN_NAME, NUMERIC, SCORE
+from lakescore.transforms.sqltext import col
 
 TOLERANCE = 1e-9
 

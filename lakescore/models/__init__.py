@@ -1,0 +1,11 @@
+"""Models, whatever stage uses them:
+
+- `registry`: MLflow tracking and the model registry (SQLite locally, Unity Catalog on
+  Databricks), aliases `@champion`, `@challenger`, `@previous`
+- `flavors`: what a registered model is (its flavors, signature), its scorer (Spark ML natively,
+  anything else through pyfunc), its age
+- `training_rows`: the labelled feature rows of a training window at pinned Delta versions, and a
+  model's quality on labelled rows
+"""
+
+__all__ = ["flavors", "registry", "training_rows"]

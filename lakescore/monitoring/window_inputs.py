@@ -1,0 +1,108 @@
+"""What the monitor stage reads besides the recent predictions: the models that served each
+window (their MLflow runs: training as-of, cutoff, input versions, evaluation metric), their
+training rows at the pinned Delta versions scored by them, and the feature rows as they were
+served (the Delta version of `features` each prediction read). Reading is here; the logic is in
+transforms.monitoring."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from mlflow import MlflowClient
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakescore.core.runtime import Context
+from lakescore.models import registry
+from lakescore.models.training_rows import training_frame
+from lakescore.transforms.columns import AS_OF, FEATURES_VERSION, MODEL_ID, MODEL_NAME, MODEL_VERSION, RUN_ID
+from lakescore.transforms.sqltext import eq
+
+log = logging.getLogger("lakescore.monitor")
+
+INPUT_VERSIONS_TAG = "lakescore.input_versions"
+# the evaluation a model's quality is held against: out-of-time if its run has it, else test
+EVALUATION_PREFIXES = ("oot_", "test_")
+
+
+@dataclass(frozen=True)
+class Window:
+    """One scored as-of: the model that served it and the features version it read."""
+
+    as_of: date
+    model_id: str
+    model_version: str
+    run_id: str
+    features_version: int | None
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    model_id: str
+    version: str
+    run_id: str
+    trained_as_of: date
+    versions: dict[str, int]
+    evaluation: float | None
+    evaluation_name: str | None
+
+    @property
+    def description(self) -> str:
+        """What its training rows are, for drift_metrics' `baseline` column."""
+        pinned = ", ".join(f"{t.rsplit('.', 1)[-1]}@{v}" for t, v in sorted(self.versions.items()))
+        return f"training rows of {self.model_id} (as-of {self.trained_as_of}; {pinned})"
+
+
+def model_id(name: str, version: str) -> str:
+    return f"{name}/{version}"
+
+
+def windows(preds: DataFrame) -> list[Window]:
+    """The scored as-ofs among `preds` (one small aggregate: a row per as-of)."""
+    rows = (preds.groupBy(AS_OF).agg(F.first(MODEL_NAME).alias("n"), F.first(MODEL_VERSION).alias("v"),
+                                      F.first(RUN_ID).alias("r"), F.max(FEATURES_VERSION).alias("fv"))
+            .orderBy(AS_OF).collect())
+    return [Window(r[AS_OF], model_id(r["n"], r["v"]), r["v"], r["r"], r["fv"]) for r in rows]
+
+
+def served_model(ctx: Context, window: Window, metric: str) -> ServedModel:
+    """The MLflow run behind a window's model."""
+    run = MlflowClient().get_run(window.run_id)
+    metrics = run.data.metrics
+    name = next((f"{p}{metric}" for p in EVALUATION_PREFIXES if f"{p}{metric}" in metrics), None)
+    return ServedModel(model_id=window.model_id, version=window.model_version, run_id=window.run_id,
+                       trained_as_of=date.fromisoformat(run.data.params["as_of"]),
+                       versions=json.loads(run.data.tags.get(INPUT_VERSIONS_TAG, "{}")),
+                       evaluation=metrics.get(name) if name else None, evaluation_name=name)
+
+
+def training_rows(ctx: Context, model: ServedModel) -> DataFrame:
+    """The model's training-window rows (both splits, `split` says which) at the Delta versions its
+    run recorded, scored by the model (`prediction`, `score`), with `model_id`."""
+    rows = training_frame(ctx, model.trained_as_of, model.versions)
+    scorer = registry.scorer(ctx, registry.by_version(ctx, model.version))
+    return scorer(rows).withColumn(MODEL_ID, F.lit(model.model_id))
+
+
+def features_as_served(ctx: Context, versions: dict[date, int | None]) -> DataFrame | None:
+    """The feature rows of each as-of as they were at the given Delta version (the one scoring
+    read; None: as they are now)."""
+    store, table = ctx.tables, ctx.cfg.tables.features
+    parts = [store.read(table, where=eq(AS_OF, day), version=version, count=False)
+             for day, version in sorted(versions.items())]
+    if not parts:
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part, allowMissingColumns=True)
+    return out
+
+
+def previous_days(served: list[Window]) -> dict[date, int | None]:
+    """The day before each window, with the features version it was served from when it was
+    scored too (None: read it as it is now)."""
+    by_day = {w.as_of: w.features_version for w in served}
+    return {w.as_of - timedelta(days=1): by_day.get(w.as_of - timedelta(days=1)) for w in served}

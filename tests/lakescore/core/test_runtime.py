@@ -1,0 +1,47 @@
+"""Where the session runs: LAKESCORE_MASTER / --master, the warehouse location, the executors'
+Python (no Spark started: the settings lakescore would start it with)."""
+
+from __future__ import annotations
+
+import sys
+
+from typer.testing import CliRunner
+
+from lakescore.core.runtime import local_spark_conf
+
+
+def test_local_by_default(tmp_path, monkeypatch):
+    for var in ("LAKESCORE_MASTER", "LAKESCORE_SPARK_MASTER", "LAKESCORE_WAREHOUSE", "PYSPARK_PYTHON"):
+        monkeypatch.delenv(var, raising=False)
+    conf = local_spark_conf(tmp_path)
+    assert conf["spark.master"] == "local[*]"
+    assert conf["spark.sql.warehouse.dir"] == str(tmp_path / "warehouse")
+    assert conf["spark.pyspark.python"] == sys.executable
+    assert "spark.executor.memory" not in conf
+
+
+def test_a_cluster_master_its_warehouse_and_python(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKESCORE_SPARK_MASTER", "local[2]")
+    monkeypatch.setenv("LAKESCORE_MASTER", "spark://10.0.0.5:7077")    # the new name wins over the old one
+    monkeypatch.setenv("LAKESCORE_WAREHOUSE", "s3a://bucket/lakescore")
+    monkeypatch.setenv("PYSPARK_PYTHON", "./env/bin/python")
+    monkeypatch.setenv("LAKESCORE_EXECUTOR_MEMORY", "3g")
+    conf = local_spark_conf(tmp_path)
+    assert conf["spark.master"] == "spark://10.0.0.5:7077"
+    assert conf["spark.sql.warehouse.dir"] == "s3a://bucket/lakescore"
+    assert conf["spark.pyspark.python"] == "./env/bin/python"
+    assert conf["spark.pyspark.driver.python"] == sys.executable
+    assert conf["spark.executor.memory"] == "3g"
+
+
+def test_the_old_variable_still_names_the_master(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAKESCORE_MASTER", raising=False)
+    monkeypatch.setenv("LAKESCORE_SPARK_MASTER", "local[2]")
+    assert local_spark_conf(tmp_path)["spark.master"] == "local[2]"
+
+
+def test_run_takes_a_master_option():
+    from lakescore.cli import app
+
+    out = CliRunner().invoke(app, ["run", "--help"], terminal_width=200)
+    assert out.exit_code == 0 and "--master" in out.output and "LAKESCORE_MASTER" in out.output
