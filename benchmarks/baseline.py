@@ -153,7 +153,8 @@ def train_and_score(rows: pd.DataFrame, as_of: date, out: Path) -> dict:
     t["train_s"] = time.perf_counter() - started
     t["train_rows"], t["test_rows"] = int((~test).sum()), int(test.sum())
     t["test_auc"] = round(float(roc_auc_score(labelled.loc[test.values, "label"],
-                                              model.predict_proba(labelled.loc[test.values, NUMERIC + CATEGORICAL])[:, 1])), 4)
+                                              model.predict_proba(
+                                                  labelled.loc[test.values, NUMERIC + CATEGORICAL])[:, 1])), 4)
     started = time.perf_counter()
     catalog = rows[rows["as_of"] == day]
     scored = catalog[["carrier", "flight", "origin", "as_of"]].copy()

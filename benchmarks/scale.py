@@ -5,7 +5,8 @@ seed and size under --cache), then run, each in a process of its own, every stag
 the as-of (ingest, features, train, promote, score; monitor the next day, the first run that knows
 the as-of's labels), each measured stage's I/O floor (benchmarks/scale_steps.py), the daily flow
 after that history (a new day's batch landed, then ingest, features, score and monitor: no
-training) and the pandas + scikit-learn baseline (benchmarks/baseline.py). Each process's wall time, peak memory of its process
+training) and the pandas + scikit-learn baseline (benchmarks/baseline.py). Each process's wall time, peak memory of
+its process
 tree (PSS: the Python driver, its JVM and Python workers, sampled from /proc every second; the
 RSS of the driver and of the JVM every 0.2 s), the JVM's peak heap and the
 load average before and after are recorded. Writes benchmarks/results/scale-<timestamp>.json and

@@ -64,7 +64,8 @@ def markdown(report: dict) -> str:
              f"{report['machine']['cpus']} cores, master {report['machine']['master']})", ""]
     for size in report["sizes"]:
         lines += [f"### {size['size']:,} flights", "",
-                  "| step | seconds | rows | rows/s | peak memory, driver + JVM + workers (PSS, MB) | peak JVM heap (MB) | load avg before/after |",
+                  "| step | seconds | rows | rows/s | peak memory, driver + JVM + workers (PSS, MB) | peak JVM heap (MB) "
+                  "| load avg before/after |",
                   "|---|---|---|---|---|---|---|"]
         for name, step in size["steps"].items():
             if "skipped" in step:
@@ -73,7 +74,8 @@ def markdown(report: dict) -> str:
             secs = step.get("seconds") if step.get("rc") == 0 else None
             rows = rows_of(size, name)
             lines.append(f"| {name} | {_fmt(secs)}{'' if step.get('rc') == 0 else ' (failed)'} | {_fmt(rows, ',d')} | "
-                         f"{_fmt(rows / secs if rows and secs else None, ',.0f')} | {_fmt(step.get('rss_peak_mb'), ',.0f')} | "
+                         f"{_fmt(rows / secs if rows and secs else None, ',.0f')} | "
+                         f"{_fmt(step.get('rss_peak_mb'), ',.0f')} | "
                          f"{_fmt(step.get('jvm_heap_peak_mb'), ',.0f')} | "
                          f"{step['load_before'][0]:.1f} / {step['load_after'][0]:.1f} |")
         daily = (size["steps"].get("daily") or {}).get("summary")

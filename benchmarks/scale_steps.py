@@ -5,7 +5,8 @@ and samples the memory of its process tree): a stage of the pipeline, or a stage
         --data DATA_DIR --result OUT.json
 
 STEP is a stage (ingest, features, train, promote, score, monitor), floor_<stage> (ingest,
-features, score, monitor) or `daily` (the daily flow after the history: see `daily`). A floor reads the stage's inputs and writes rows shaped like its
+features, score, monitor) or `daily` (the daily flow after the history: see `daily`). A floor reads the stage's
+inputs and writes rows shaped like its
 output with no logic (constants in place of computed values) as a Delta table under
 HOME/floors/, so that stage / floor is what the stage's logic costs beyond its I/O:
 

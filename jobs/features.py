@@ -64,7 +64,7 @@ def _check_schema(ctx: Context, features: DataFrame) -> None:
                                f"({kind}) makes {TYPES[kind]}: rename the feature or drop the table")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FeaturesResult(StageResult):
     days: int      # as-of days computed (the as-of, and the training window's missing ones)
     rows: int      # feature rows written

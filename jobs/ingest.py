@@ -31,7 +31,7 @@ log = logging.getLogger("lakescore.ingest")
 __all__ = ["IngestError", "IngestResult", "run"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IngestResult(StageResult):
     """Per source: rows_in, rows_clean, rows_quarantined of the batches processed (read as
     `result["flights"]`), and `sources`, the same mapping."""

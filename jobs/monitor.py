@@ -230,7 +230,7 @@ def log_report(ctx: Context) -> str | None:
             return None
 
 
-@dataclass
+@dataclass(eq=False)
 class MonitorResult(StageResult):
     slice_metrics: int                 # rows written for the windows
     drift_metrics: int = 0

@@ -166,7 +166,7 @@ def runtime_checks(ctx: Context, challenger: registry.ModelRef, seconds: dict[st
     return checks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GateResult(StageResult):
     decision: str                  # promoted, rejected, or unchanged (nothing new to gate)
     version: str                   # the challenger's version

@@ -32,7 +32,7 @@ class ScoreError(StageError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ScoreResult(StageResult):
     predictions: int      # rows written to the as-of's partition
     model_version: str    # the @champion that scored them

@@ -195,7 +195,7 @@ def feature_report(cfg: UseCase, powers: dict[str, float], leaks: list[dict], im
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainResult(StageResult):
     trained: bool                     # False: the retraining policy said it was not due
     reason: str | None = None         # why it trained, or why not

@@ -84,7 +84,8 @@ save(plots.drift_heatmap(drift, CONSECUTIVE, DISTANCE), "drift_consecutive.png")
 
 age = data.model_age
 print(age.to_string(index=False))
-print(f"promotions in the range: {', '.join(f'v{v} on {d}' for v, d in zip(data.promotions.get('model_version', []), data.promotions.get('as_of', []))) or 'none'}")
+promoted = zip(data.promotions.get("model_version", []), data.promotions.get("as_of", []))
+print(f"promotions in the range: {', '.join(f'v{v} on {d}' for v, d in promoted) or 'none'}")
 if len(age):
     print(f"oldest serving model: {age['model_age_days'].max():.1f} days (stale above {data.max_model_age_days:g})")
 save(plots.model_age_over_time(age, data.promotions, data.max_model_age_days), "model_age.png")

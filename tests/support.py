@@ -140,7 +140,8 @@ def checks_data(schema: str, *, features: list[str] = ("region", "x1", "x2"), re
                 overrides: dict[str, Any] | None = None) -> dict:
     """The synthetic use case in `schema` as a mapping, with the given columns as features
     (region categorical, the others numeric)."""
-    columns = {c: {"type": t, "nullable": c not in ("id", "at")} for c, t in (("id", "string"), ("at", "timestamp"), ("region", "string"),
+    columns = {c: {"type": t, "nullable": c not in ("id", "at")}
+               for c, t in (("id", "string"), ("at", "timestamp"), ("region", "string"),
                                            ("x1", "double"), ("x2", "double"), ("z", "double"),
                                            ("noise", "double"), ("leak", "double"), ("empty", "double"),
                                            ("y", "double"), ("target", "double"))}

@@ -21,6 +21,7 @@ from lakescore.cli.report import report
 from lakescore.cli.retrain import retrain_needed
 from lakescore.cli.sql import sql
 from lakescore.cli.submit import submit
+from lakescore.cli.tables import tables_app
 from lakescore.core.stage_runner import AsOfOpt, ConfigOpt, ForceOpt, SetOpt, TargetOpt, run_command
 from lakescore.jobs.pipeline import STAGES, TRAINING, stages
 
@@ -35,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(features_app, name="features")
+app.add_typer(tables_app, name="tables")
 app.add_typer(contract_app, name="contract")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(model_app, name="model")

@@ -29,14 +29,18 @@ def docs(
     except ConfigError as exc:
         typer.echo(f"lakescore: error: {exc}", err=True)
         raise typer.Exit(code=1) from None
+    write_page(page, output, check, f"lakescore features docs -c {config} -o {output}")
+
+
+def write_page(page: str, output: Path | None, check: bool, command: str) -> None:
+    """Print a generated page, write it to `output`, or (`check`) fail when `output` is not current."""
     if output is None:
         typer.echo(page, nl=False)
         return
     if check:
         current = output.read_text() if output.exists() else ""
         if current != page:
-            typer.echo(f"lakescore: error: {output} is not current: run lakescore features docs -c {config} -o {output}",
-                       err=True)
+            typer.echo(f"lakescore: error: {output} is not current: run {command}", err=True)
             raise typer.Exit(code=1)
         typer.echo(f"{output} is current")
         return

@@ -6,7 +6,7 @@ import logging
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ from lakescore.core.stage_runner import EXPECTED_ERRORS, ConfigOpt, SetOpt, Targ
 from lakescore.monitoring.report_data import DEFAULT_DISTANCE, DISTANCES
 
 Distance = Enum("Distance", {d: d for d in DISTANCES}, type=str)  # type: ignore[misc]
-DayOpt = Optional[datetime]
+DayOpt = datetime | None
 
 
 def report(

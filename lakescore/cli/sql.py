@@ -106,7 +106,8 @@ def _cell(value):
 def sql(
     query: Annotated[str, typer.Argument(help="SELECT, SHOW or DESCRIBE; table names resolve in the use case's schema")],
     config: ConfigOpt,
-    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, csv/json for scripts")] = OutputFormat.table,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f",
+                                                 help="table for people, csv/json for scripts")] = OutputFormat.table,
     limit: Annotated[int, typer.Option(help="most rows to print (0: all)")] = 1000,
     target: TargetOpt = None,
     overrides: SetOpt = None,

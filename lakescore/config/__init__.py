@@ -26,7 +26,8 @@ from lakescore.config.use_case import UseCase
 __all__ = [
     "Aggregate", "ColumnSpec", "ConfigError", "Entity", "Feature", "FeatureSet", "Freshness", "Gate",
     "History", "Identifier", "Importance", "LOWER_IS_BETTER", "Label", "Landing", "Leakage", "Lookup", "METRICS",
-    "MlflowSettings", "Model", "Monitor", "POWER_METRIC", "Retrain", "Score", "Slices", "Slow", "Source", "SourcesFile", "Split",
+    "MlflowSettings", "Model", "Monitor", "POWER_METRIC", "Retrain", "Score", "Slices", "Slow", "Source", "SourcesFile",
+    "Split",
     "SqlExpr", "Step", "Storage", "Strict", "Tables", "Threshold", "Train", "UseCase", "Volume", "check_identifier",
     "deep_merge", "load_config", "load_sources", "parse_config",
 ]

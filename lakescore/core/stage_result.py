@@ -10,7 +10,8 @@ from typing import Any
 
 
 class StageResult(Mapping[str, Any]):
-    """A stage's figures: the fields of a dataclass subclass, also readable as a mapping."""
+    """A stage's figures: the fields of a dataclass subclass (declared with `eq=False`, so that a
+    result compares equal to a mapping of the same figures), also readable as a mapping."""
 
     def figures(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -23,6 +24,11 @@ class StageResult(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.figures())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self.figures()) == dict(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable figures (lists, dicts)
 
     @property
     def detail(self) -> str | None:

@@ -152,7 +152,8 @@ def pending_batches(ctx: Context, source: str) -> list[str]:
     batches = raw.select(BATCH_ID).distinct()
     dq = ctx.cfg.tables.data_quality
     if store.exists(dq):
-        done = store.spark.table(store.display(dq)).where(F.col("source") == source).select(F.col("batch_id").alias(BATCH_ID))
+        done = (store.spark.table(store.display(dq)).where(F.col("source") == source)
+                .select(F.col("batch_id").alias(BATCH_ID)))
         batches = batches.join(done, BATCH_ID, "left_anti")
     return sorted(r[BATCH_ID] for r in batches.collect())
 

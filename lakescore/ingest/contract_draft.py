@@ -83,7 +83,8 @@ def infer(spark: SparkSession, df: DataFrame, source: str, origin: str, src: Sou
         bad = bad | col(c).isNotNull()
     df = df.withColumn("__bad", bad).cache()
     try:
-        total, n_bad = (lambda r: (int(r[0]), int(r[1] or 0)))(df.agg(F.count(F.lit(1)), F.sum(F.col("__bad").cast("int"))).first())
+        counts = df.agg(F.count(F.lit(1)), F.sum(F.col("__bad").cast("int"))).first()
+        total, n_bad = int(counts[0]), int(counts[1] or 0)
         rows = df.where(~F.col("__bad")).select(*[col(c) for c in columns])
         sampled = f"{total - n_bad:,} rows"
         if sample_rows and total - n_bad > sample_rows:

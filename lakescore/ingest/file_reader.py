@@ -139,7 +139,8 @@ def describe(path: Path) -> LandingFile:
 
 def csv_file(home: Path, source: str, file: LandingFile) -> Path:
     """The CSV text Spark reads for a landing file: the file itself; a .zip's one .csv,
-    extracted once into the local home; a UTF-16 or UTF-32 file's UTF-8 copy there; a link with a plain name when the file's path holds
+    extracted once into the local home; a UTF-16 or UTF-32 file's UTF-8 copy there; a link with a plain name when the
+    file's path holds
     characters Spark would read as a glob or URI syntax."""
     path, folder = file.path, home / "landing" / source
     if path.suffix.lower() == ".zip":

@@ -86,7 +86,8 @@ def training_frame(ctx: Context, as_of: date, versions: dict[str, int] | None = 
                        version=versions.get(store.display(features_table)))
     cutoff = day_start(F.lit(as_of), cfg.entity.timezone)
     lab, on = labels_of(ctx, feats, cutoff, first, as_of, versions)
-    rows = feats.join(lab.drop(LABEL_KNOWN_AT), on=on, how="inner").transform(sample_as_ofs(cfg.entity.key, cfg.train.every_nth_day))
+    rows = (feats.join(lab.drop(LABEL_KNOWN_AT), on=on, how="inner")
+            .transform(sample_as_ofs(cfg.entity.key, cfg.train.every_nth_day)))
     return rows.transform(assign_split(cfg.entity.key, cfg.split.test_fraction, cfg.split.salt,
                                        out_of_time_first_day(as_of, cfg.split.out_of_time_days if out_of_time_days
                                                              is None else out_of_time_days, label_delay_days(cfg))))

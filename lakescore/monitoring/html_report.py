@@ -100,9 +100,11 @@ def render(data: ReportData) -> str:
     versions = data.model_age.groupby("model_version")["model_age_days"].agg(["min", "max"]) \
         if not data.model_age.empty else pd.DataFrame()
     labelled = int(whole[NUM_LABELLED].sum()) if not whole.empty else 0
+    alert_total = int(data.alert_counts["alerts"].sum()) if not data.alert_counts.empty else 0
     sections = [
         _section("quality", len(q), f"{html.escape(metric)} per window on the labels known by the latest monitor run "
-                 f"(out of sample); {labelled:,} labelled rows in the range. Slices: the {TOP_SLICES} largest values of each key.",
+                 f"(out of sample); {labelled:,} labelled rows in the range. "
+                 f"Slices: the {TOP_SLICES} largest values of each key.",
                  svg(plots.quality_over_time(q, metric)),
                  _table(whole, [AS_OF, "count", NUM_LABELLED, metric]) if not whole.empty else ""),
         _section("scores", len(data.scores), f"{int(data.scores['rows'].sum()) if not data.scores.empty else 0:,} "
@@ -121,8 +123,7 @@ def render(data: ReportData) -> str:
                  _table(data.gate.drop(columns=["validated_at"], errors="ignore")), "</details>"),
         _section("data-quality", len(data.data_quality), "Batches ingested per as-of (rows in = clean + quarantined).",
                  svg(plots.data_quality_history(data.data_quality)), _table(data.data_quality)),
-        _section("alerts", len(data.alerts), f"{int(data.alert_counts['alerts'].sum()) if not data.alert_counts.empty else 0:,}"
-                 f" alert(s) in the range; the {len(data.alerts)} newest listed.",
+        _section("alerts", len(data.alerts), f"{alert_total:,} alert(s) in the range; the {len(data.alerts)} newest listed.",
                  svg(plots.alerts_over_time(data.alert_counts)), _table(data.alerts, digits=3)),
     ]
     nav = "".join(f'<a href="#{k}">{html.escape(t)}</a>' for k, t in SECTIONS.items())

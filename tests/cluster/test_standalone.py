@@ -55,9 +55,9 @@ def cluster(tmp_path_factory):
             try:
                 _state(ui)
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or procs[0].poll() is not None:
-                    raise RuntimeError(f"the master did not start: {(logs / 'master.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"the master did not start: {(logs / 'master.log').read_text()[-2000:]}") from exc
                 time.sleep(0.5)
         for i in range(2):
             procs.append(subprocess.Popen(

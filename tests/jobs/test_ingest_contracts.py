@@ -129,8 +129,9 @@ def test_fatal_dataset_anomaly_and_missing_required_column(spark, home):
 
     spark.sql(f"DROP TABLE {SCHEMA}.raw_events")
     _events(spark, [("1", "a")], "e-1", schema="id string, kind string")
-    with pytest.raises(ingest.IngestError, match=r"missing column\(s\) \['amount', 'code', 'at'\] declared in sources.events.columns "
-                                                 r"\(anomaly missing_column, policy fail\)"):
+    with pytest.raises(ingest.IngestError,
+                       match=r"missing column\(s\) \['amount', 'code', 'at'\] declared in sources.events.columns "
+                             r"\(anomaly missing_column, policy fail\)"):
         ingest.run(_ctx(home))
 
 

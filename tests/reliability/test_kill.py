@@ -67,7 +67,7 @@ def test_kill_9_at_seeded_points_then_rerun_equals_an_uninterrupted_run(spark, r
             assert h.partial_groups(home, ref) == [], f"{stage} killed {outcome.point}"
             assert h.dangling_aliases(home) == [], f"{stage} killed {outcome.point}"
         assert len(kills) == KILLS_PER_STAGE, f"{stage}: only {len(kills)} kill(s) landed: {kills}"
-        for name, path in h.tables(home).items():
+        for path in h.tables(home).values():
             spark.read.format("delta").load(str(path)).count()     # readable by Spark too
         rerun = h.run_and_kill(h.command(stage, config), home, None)
         assert rerun.returncode == 0, f"{stage} re-run after kills:\n{rerun.output[-3000:]}"

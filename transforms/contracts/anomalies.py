@@ -18,7 +18,7 @@ name, TFDV-flavoured), `column` (NULL for a whole-batch anomaly), `value`, `thre
 | `new_column` | an undeclared column has values in the batch |
 | `unexpected_string_values` | the share of a column's values inside its domain is below `min_domain_mass` |
 | `low_presence` | the share of rows with a value in a column is below `min_presence` |
-| `low_num_examples` / `high_num_examples` | rows / median rows of the previous batches is below `min_ratio` / above `max_ratio` |
+| `low_num_examples`, `high_num_examples` | rows / median rows of earlier batches below `min_ratio`, above `max_ratio` |
 | `stale_source` | the newest value of the freshness column is older than `max_age_hours` at the as-of |
 | `high_quarantine_rate` | the share of the batch's rows quarantined is above `max_quarantine_rate` |
 

@@ -3,8 +3,9 @@
 A raw row arrives as text. Each rule is a `Column` that is NULL when the row passes and a
 reason struct `(code, column, detail)` when it fails; `with_reasons` gathers every failed rule
 of a row into the array column `_reasons`, and decides from the policies which rows go to
-quarantine (`_quarantined`): a row whose failed rules all have the policy `warn` stays clean. Every other row is quarantined with its original values as text, so nothing is
-lost, and every reason it failed (including the tolerated ones).
+quarantine (`_quarantined`): a row whose failed rules all have the policy `warn` stays clean.
+Every other row is quarantined with its original values as text, so nothing is lost, and every
+reason it failed (including the tolerated ones).
 
 Row-level reason codes (TensorFlow Data Validation's anomaly names where one fits):
 
@@ -16,7 +17,7 @@ Row-level reason codes (TensorFlow Data Validation's anomaly names where one fit
 | `out_of_range` | the value is below `min` or above `max` |
 | `pattern_mismatch` | a string value does not match the column's `pattern` |
 | `duplicate_key` | another row has the same key (`transforms.contracts.keys`) |
-| `malformed_row` | the line did not parse into the header's fields (its text is in `_corrupt_record`, or Auto Loader's `_rescued_data` has a value) |
+| `malformed_row` | the line did not parse into the header's fields (text in `_corrupt_record`, or `_rescued_data` set) |
 """
 
 from __future__ import annotations

@@ -70,8 +70,9 @@ def _check_resolves(df: DataFrame, features: list[FeatureDef]) -> None:
 def feature_columns(key: list[str], event_time: str | None, features: list[FeatureDef],
                     feature_set: str | None = None, source_times: bool = True):
     """Rows (entity x as_of with lookup structs) -> key, as_of, prediction_time, event time (an
-    events catalog; None for a snapshot catalog), one column per feature, `feature_set` (when given) and, for features with time-stamped inputs
-    (when `source_times`), their source-time columns for the leakage guard."""
+    events catalog; None for a snapshot catalog), one column per feature, `feature_set` (when given)
+    and, for features with time-stamped inputs (when `source_times`), their source-time columns for
+    the leakage guard."""
 
     def apply(df: DataFrame) -> DataFrame:
         _check_resolves(df, features)

@@ -148,7 +148,8 @@ def with_history(name: str, events: DataFrame, by: dict[str, str], event_time: s
         sums = [F.count(F.lit(1)).alias("_n"), F.max("_k").alias("_kmax")]
         for i, _ in valued:
             x = F.col(f"_x{i}")
-            sums += [F.sum(x).alias(f"_s{i}"), F.count(x).alias(f"_c{i}"), F.min(x).alias(f"_lo{i}"), F.max(x).alias(f"_hi{i}")]
+            sums += [F.sum(x).alias(f"_s{i}"), F.count(x).alias(f"_c{i}"), F.min(x).alias(f"_lo{i}"),
+                     F.max(x).alias(f"_hi{i}")]
         daily = ev.groupBy(*groups, "_e", "_a").agg(*sums)
         start, stop = F.greatest(F.date_add("_e", 1), F.col("_a")), F.date_add("_e", window_days)
         daily = (daily.withColumn(AS_OF, F.explode(F.when(start <= stop, F.sequence(start, stop))))
@@ -179,7 +180,8 @@ def with_history(name: str, events: DataFrame, by: dict[str, str], event_time: s
                 v = F.col(f"_hi{i}")
             elif a.prior_weight:
                 w = F.lit(float(a.prior_weight))
-                shrunk = (F.coalesce(F.col(f"_s{i}"), F.lit(0.0)) + w * F.col(f"_m{i}")) / (F.coalesce(F.col(f"_c{i}"), F.lit(0)) + w)
+                shrunk = ((F.coalesce(F.col(f"_s{i}"), F.lit(0.0)) + w * F.col(f"_m{i}"))
+                          / (F.coalesce(F.col(f"_c{i}"), F.lit(0)) + w))
                 v = F.when(F.col(f"_m{i}").isNotNull(), shrunk).otherwise(F.col(f"_s{i}") / F.col(f"_c{i}"))
                 times.append(F.when(F.col(f"_m{i}").isNotNull(), F.col("_gkmax")))
             else:

@@ -146,7 +146,8 @@ def point_in_time_violations(df: DataFrame, features: list[str]) -> dict[str, di
         src = col(source_time_column(f))
         late = src > F.col(PREDICTION_TIME)
         aggs += [F.sum(F.when(late, 1).otherwise(0)).alias(f"n{i}"),
-                 F.max(F.when(late, F.unix_seconds(src) - F.unix_seconds(F.col(PREDICTION_TIME))).cast("long")).alias(f"s{i}")]
+                 F.max(F.when(late, F.unix_seconds(src) - F.unix_seconds(F.col(PREDICTION_TIME))).cast("long"))
+                 .alias(f"s{i}")]
     row = df.agg(*aggs).first()
     return {f: {"rows": int(row[f"n{i}"]), "max_lead_seconds": int(row[f"s{i}"])}
             for i, f in enumerate(features) if row[f"n{i}"]}

@@ -3,4 +3,5 @@ Spark ML model) and `preparation` (its fitted stages), `metrics` (quality per gr
 `predictions` (prediction rows), `importance` (permutation importance), `leakage_power`
 (single-feature power), `sanity` (training-data profile, prediction sanity), `gate` (the checks)."""
 
-__all__ = ["gate", "importance", "labels", "leakage_power", "metrics", "pipeline", "predictions", "preparation", "sanity", "split"]
+__all__ = ["gate", "importance", "labels", "leakage_power", "metrics", "pipeline", "predictions", "preparation", "sanity",
+           "split"]

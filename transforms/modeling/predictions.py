@@ -72,8 +72,9 @@ def prediction_rows(key: list[str], event_time: str | None, model_name: str, mod
                     model_alias: str, trained_at: datetime, run_id: str, scored_at: datetime,
                     served_by: str = BATCH):
     """Scored rows (with `prediction` and `score`, see `model_output`) -> the predictions table's
-    columns: key, as_of, prediction time, event time (None: a snapshot catalog has none), prediction, score, the model's identity and age (days from its
-    training cutoff to the prediction time) and `served_by` (batch, on_demand)."""
+    columns: key, as_of, prediction time, event time (None: a snapshot catalog has none),
+    prediction, score, the model's identity and age (days from its training cutoff to the
+    prediction time) and `served_by` (batch, on_demand)."""
 
     def apply(df: DataFrame) -> DataFrame:
         trained = F.lit(trained_at).cast("timestamp")

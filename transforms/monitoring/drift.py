@@ -275,8 +275,10 @@ def _coarse(buckets: Column, nc: Column, nr: Column, edges: Column, coarse_edges
         F.when(b[BIN] < F.size(edges), F.size(F.filter(coarse_edges, lambda c: c < F.element_at(edges, b[BIN] + 1))))
         .otherwise(F.size(coarse_edges)).alias("j"), b["nc"].alias("nc"), b["nr"].alias("nr")))
     cells = F.transform(F.sequence(F.lit(0), F.size(coarse_edges)), lambda j: F.struct(
-        F.aggregate(F.filter(indexed, lambda b: b["j"] == j), F.lit(0).cast("long"), lambda acc, b: acc + b["nc"]).alias("nc"),
-        F.aggregate(F.filter(indexed, lambda b: b["j"] == j), F.lit(0).cast("long"), lambda acc, b: acc + b["nr"]).alias("nr")))
+        F.aggregate(F.filter(indexed, lambda b: b["j"] == j), F.lit(0).cast("long"),
+                    lambda acc, b: acc + b["nc"]).alias("nc"),
+        F.aggregate(F.filter(indexed, lambda b: b["j"] == j), F.lit(0).cast("long"),
+                    lambda acc, b: acc + b["nr"]).alias("nr")))
     return _shares(cells, nc, nr)
 
 

@@ -32,7 +32,8 @@ def test_a_stage_runs_through_spark_submit_typed_without_the_virtualenv(tmp_path
            "LAKESCORE_SPARK_MASTER": "local[2]", "LAKESCORE_SHUFFLE_PARTITIONS": "2", "LAKESCORE_DRIVER_MEMORY": "1g",
            **{k: v for k, v in os.environ.items() if k in ("JAVA_HOME", "XDG_CACHE_HOME")}}
     out = subprocess.run([str(sys.executable), "-m", "lakescore", "submit", "jobs/ingest.py", "--config", str(config),
-                          "--as-of", "2024-01-11"], cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=900)
+                          "--as-of", "2024-01-11"], cwd=ROOT, env=env, check=False, capture_output=True, text=True,
+                         timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "stage ingest: done" in out.stdout + out.stderr   # spark-submit sends the driver's stderr to stdout
     _, clean = harness.read_delta_rs(harness.warehouse(home) / "clean_events")

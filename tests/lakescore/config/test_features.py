@@ -80,12 +80,12 @@ def test_the_label_inputs_are_after_the_event_even_undeclared(data):
      r"features.lookups.plane.keys: 'dep_time' is known only after the event"),
     (lambda d: d["entity"].update(known_after_event=["takeoff"]), r"'takeoff' is not a column of source 'flights'"),
     (lambda d: d["features"]["lookups"]["plane"].update(source="hangars"), r"'hangars' is not one of sources"),
-    (lambda d: d["features"]["lookups"]["plane"].update(keys={"tailnum": "tail"}), r"'tail' is not a column of source 'planes'"),
+    (lambda d: d["features"]["lookups"]["plane"].update(keys={"tailnum": "tail"}), r"'tail' is not a column of source 'planes'"),  # noqa: E501 (one case per line)
     (lambda d: d["features"]["histories"]["route_28d"].update(by={"route": "origin"}),
      r"features.histories.route_28d.by: 'route' is not a column of source 'flights'"),
     (lambda d: d["features"]["lookups"].update(carrier={"source": "airlines", "keys": {"carrier": "carrier"}}),
      r"features.lookups.carrier: the name 'carrier' is already a column of the entity row"),
-    (lambda d: _add(d, name="seats", expr="plane.seatz"), r"feature 'seats' reads plane.seatz: source 'planes' has no column 'seatz'"),
+    (lambda d: _add(d, name="seats", expr="plane.seatz"), r"feature 'seats' reads plane.seatz: source 'planes' has no column 'seatz'"),  # noqa: E501 (one case per line)
     (lambda d: _add(d, name="rate", expr="route_28d.rate"), r"history 'route_28d' has no aggregate 'rate'"),
     (lambda d: _add(d, name="x", expr="hangar.size"), r"'hangar' is not a lookup or history"),
     (lambda d: _add(d, name="temp", expr="origin_weather.temp", known_at="static"),
@@ -99,10 +99,10 @@ def test_the_label_inputs_are_after_the_event_even_undeclared(data):
     (lambda d: _add(d, name="h", steps=[{"buckets": [3, 1]}]), r"strictly increasing"),
     (lambda d: _add(d, name="h", steps=[{"clip": [5, 1]}]), r"low 5.0 is above high 1.0"),
     (lambda d: _add(d, name="h", clip_quantiles=[0.9, 0.1]), r"clip_quantiles: need 0 <= low < high <= 1"),
-    (lambda d: _add(d, name="h", kind="categorical", impute="median"), r"\['impute'\] do not apply to a categorical feature"),
+    (lambda d: _add(d, name="h", kind="categorical", impute="median"), r"\['impute'\] do not apply to a categorical feature"),  # noqa: E501 (one case per line)
     (lambda d: d["features"]["lookups"]["plane"].update(max_age_hours=3), r"max_age_hours goes with known_at"),
     (lambda d: d["features"]["histories"]["route_28d"]["aggregates"].update(avg={"agg": "mean"}), r"agg mean needs value"),
-    (lambda d: d["features"]["lookups"]["plane"].update(on={"tailnum": "tailnum"}), r"features.lookups.plane.on: unknown key"),
+    (lambda d: d["features"]["lookups"]["plane"].update(on={"tailnum": "tailnum"}), r"features.lookups.plane.on: unknown key"),  # noqa: E501 (one case per line)
 ])
 def test_feature_section_errors_name_the_key(data, edit, message):
     edit(data)

@@ -92,6 +92,7 @@ def test_a_stage_script_takes_set():
 
     from tests.support import ROOT
 
-    out = subprocess.run([sys.executable, "-m", "lakescore.jobs.score", "--config", str(FLIGHTS_YML), "--as-of", "2013-12-01",
-                          "--set", "model.algoritm=x"], cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "lakescore.jobs.score", "--config", str(FLIGHTS_YML),
+                          "--as-of", "2013-12-01", "--set", "model.algoritm=x"],
+                         cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "model.algoritm: unknown key" in out.stderr, out.stderr

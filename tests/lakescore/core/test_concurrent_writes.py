@@ -55,9 +55,9 @@ def _race(*jobs):
 def test_writers_of_different_as_ofs_both_land(spark, store):
     d1, d2 = date(2024, 1, 1), date(2024, 1, 2)
     for round_ in range(3):
-        _race(lambda: store.write(_frame(spark, d1, f"a{round_}"), "race_parts", replace_where=eq("as_of", d1),
+        _race(lambda r=round_: store.write(_frame(spark, d1, f"a{r}"), "race_parts", replace_where=eq("as_of", d1),
                                   partition_by=["as_of"]),
-              lambda: store.write(_frame(spark, d2, f"b{round_}"), "race_parts", replace_where=eq("as_of", d2),
+              lambda r=round_: store.write(_frame(spark, d2, f"b{r}"), "race_parts", replace_where=eq("as_of", d2),
                                   partition_by=["as_of"]))
         rows = {(r.as_of, r.tag): r.n for r in spark.table("test_concurrency.race_parts")
                 .groupBy("as_of", "tag").agg(F.count("*").alias("n")).collect()}
@@ -67,9 +67,9 @@ def test_writers_of_different_as_ofs_both_land(spark, store):
 def test_writers_of_the_same_as_of_end_with_one_result(spark, store):
     day = date(2024, 1, 3)
     for round_ in range(3):
-        _race(lambda: store.write(_frame(spark, day, f"x{round_}"), "race_same", replace_where=eq("as_of", day),
+        _race(lambda r=round_: store.write(_frame(spark, day, f"x{r}"), "race_same", replace_where=eq("as_of", day),
                                   partition_by=["as_of"]),
-              lambda: store.write(_frame(spark, day, f"y{round_}"), "race_same", replace_where=eq("as_of", day),
+              lambda r=round_: store.write(_frame(spark, day, f"y{r}"), "race_same", replace_where=eq("as_of", day),
                                   partition_by=["as_of"]))
         table = spark.table("test_concurrency.race_same")
         assert table.count() == 20 and table.select("id").distinct().count() == 20

@@ -62,7 +62,8 @@ def _reconciled(spark):
     dq = {r["batch_id"]: (r["rows_in"], r["rows_clean"], r["rows_quarantined"])
           for r in spark.table(f"{SCHEMA}.data_quality").collect()}
     raw = {r["_batch_id"]: r["count"] for r in spark.table(f"{SCHEMA}.raw_events").groupBy("_batch_id").count().collect()}
-    clean = {r["_batch_id"]: r["count"] for r in spark.table(f"{SCHEMA}.clean_events").groupBy("_batch_id").count().collect()}
+    counts = spark.table(f"{SCHEMA}.clean_events").groupBy("_batch_id").count().collect()
+    clean = {r["_batch_id"]: r["count"] for r in counts}
     q = {r["batch_id"]: r["count"] for r in spark.table(f"{SCHEMA}.quarantine").groupBy("batch_id").count().collect()}
     for b, (rows_in, rows_clean, rows_q) in dq.items():
         assert rows_in == raw[b] == rows_clean + rows_q == clean.get(b, 0) + q.get(b, 0), b

@@ -233,7 +233,8 @@ def test_row_hash_tells_where_the_nulls_are(spark):
 
 def test_a_malformed_line_is_a_reason_and_keeps_its_text(spark):
     raw = spark.createDataFrame(
-        [("1", "2.5", None, "A", None, "b1"), ("2", "3.5", None, "B", "2,3.5,,B,EXTRA", "b1"), ("3", None, None, None, "3", "b1")],
+        [("1", "2.5", None, "A", None, "b1"), ("2", "3.5", None, "B", "2,3.5,,B,EXTRA", "b1"),
+         ("3", None, None, None, "3", "b1")],
         "id string, amount string, ts string, code string, _corrupt_record string, _batch_id string")
     checked = raw.transform(cleaning.validate(SPEC, [], keep=["_batch_id"]))
     expected = spark.createDataFrame(

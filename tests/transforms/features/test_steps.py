@@ -67,7 +67,8 @@ def test_cyclic_encoding_wraps_around(spark):
         (0.0, 0.0, 1.0), (24.0, 0.0, 1.0), (6.0, 1.0, 0.0), (12.0, 0.0, -1.0), (18.0, -1.0, 0.0),
         (None, None, None), (float("nan"), None, None),
     ], "hour double, sin double, cos double")
-    out = df.select("*", cyclic(F.col("hour"), 24, "sin").alias("sin_got"), cyclic(F.col("hour"), 24, "cos").alias("cos_got"))
+    out = df.select("*", cyclic(F.col("hour"), 24, "sin").alias("sin_got"),
+                    cyclic(F.col("hour"), 24, "cos").alias("cos_got"))
     assert_approx_column_equality(out, "sin", "sin_got", 1e-12)
     assert_approx_column_equality(out, "cos", "cos_got", 1e-12)
     # 23:00 lies next to 00:00 on the circle, not 23 hours away

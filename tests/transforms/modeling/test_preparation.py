@@ -112,7 +112,8 @@ def test_category_encoder_vocabulary_unseen_missing_and_rare(spark):
         ("new", None, [0.0, 0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0]),
         (None, 2, [0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]),
     ], "c string, n int, c_expected array<double>, n_expected array<double>")
-    out = model.transform(serving).select("*", vector_to_array("c_vec").alias("c_got"), vector_to_array("n_vec").alias("n_got"))
+    out = model.transform(serving).select("*", vector_to_array("c_vec").alias("c_got"),
+                                          vector_to_array("n_vec").alias("n_got"))
     assert_column_equality(out, "c_expected", "c_got")
     assert_column_equality(out, "n_expected", "n_got")
 
