@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 CONFIG ?= conf/flights.yml
 AS_OF  ?= 2013-12-01
 STAMP  := $(VENV)/.installed
+# xdist workers of `make test` and `make slow` (a file, or every reader of the end-to-end home,
+# runs on one worker: tests/conftest.py); WORKERS=0 runs in this process
+WORKERS ?= 2
+XDIST   := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
 
 .PHONY: demo test lint slow reliability cluster setup clean clean-demo bench bench-scale
 
@@ -27,9 +31,9 @@ demo: $(STAMP)
 	$(BIN)/lakescore sql --config $(CONFIG) \
 	  "SELECT as_of, model_name, model_version, count(*) AS predictions, round(avg(score), 4) AS mean_score FROM predictions GROUP BY ALL ORDER BY as_of"
 
-## test: set up, then run the test suite
+## test: set up, then run the test suite (on WORKERS=2 xdist workers)
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## lint: ruff (configured in pyproject.toml) over the code, the tests, the notebooks and the benchmarks
 lint: $(STAMP)
@@ -37,7 +41,7 @@ lint: $(STAMP)
 
 ## slow: the multi-stage scenario tests (marker `slow`, left out of `make test` to keep it near 10 minutes)
 slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
 ## reliability: the slow fault-injection suite (marker `reliability`, left out of `make test`)
 reliability: $(STAMP)

@@ -66,3 +66,23 @@ def flights_files(tmp_path_factory) -> dict:
     from tests.support import write_slice
 
     return write_slice(tmp_path_factory.mktemp("flights_slice"), date(2013, 11, 10), date(2013, 12, 2))
+
+
+# `make test` runs on two xdist workers (`-n 2 --dist loadgroup`). A worker runs a whole file
+# (its module fixtures are built once) and every reader of the end-to-end home (built once, on
+# one worker). The heaviest groups go first so that neither worker ends long after the other.
+E2E_GROUP = "e2e-home"
+HEAVY_FIRST = (E2E_GROUP, "tests/jobs/test_stage_errors.py", "tests/jobs/test_monitor.py",
+               "tests/jobs/test_features.py", "tests/jobs/test_ingest_properties.py")
+
+
+def _group(item) -> str:
+    return E2E_GROUP if "e2e" in getattr(item, "fixturenames", ()) else item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))     # stable: files stay in order
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))

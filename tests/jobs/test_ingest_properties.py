@@ -14,6 +14,7 @@ each also re-run to check that nothing changes). Each test prints how many batch
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ from lakescore.transforms.contracts import keys
 from lakescore.transforms.contracts import rules as cleaning
 from tests.support import EVENT_CONTRACT, events_use_case
 
-TRANSFORM_EXAMPLES = 30
-JOB_EXAMPLES = 5
+# `make test` tries 12 batches on the transforms and 2 through the whole ingest job;
+# LAKESCORE_PROPERTY_EXAMPLES=30,5 runs the counts of before (the 10,000-batch run of raw input
+# at volume stays in `make reliability`: tests/reliability/test_raw_volume.py)
+TRANSFORM_EXAMPLES, JOB_EXAMPLES = (int(n) for n in os.environ.get("LAKESCORE_PROPERTY_EXAMPLES", "12,2").split(","))
 
 COLUMNS = ["id", "kind", "amount", "code", "at"]
 RULES = {

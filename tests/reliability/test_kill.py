@@ -5,7 +5,8 @@ The reference home (conftest.py) times each stage uninterrupted and records when
 Delta log files appeared. The kill home runs each stage killed with SIGKILL (the Python process
 and its JVM) at seeded points drawn from that timeline (harness.kill_points) until 5 kills have
 landed: when the k-th new Delta log file appears (on a commit), or at a time between the stage's
-first write and its end. A run that ends before its point is a completed run; the next points
+first write and its end (LAKESCORE_KILLS_PER_STAGE sets the count: `.ci/run` lands 2 per
+stage, every stage still killed). A run that ends before its point is a completed run; the next points
 are drawn from its own timeline (a re-run has less to write), at most MAX_RUNS_PER_STAGE runs
 per stage. After every kill each table is read by
 delta-rs and no as-of group is partial, and no model alias points at a missing version or
@@ -24,7 +25,7 @@ import pytest
 from tests.reliability import harness as h
 
 pytestmark = pytest.mark.reliability
-KILLS_PER_STAGE = 5
+KILLS_PER_STAGE = int(os.environ.get("LAKESCORE_KILLS_PER_STAGE", "5"))
 # runs of one stage before it gives up landing its kills (a run that ends before its point counts)
 MAX_RUNS_PER_STAGE = 4 * KILLS_PER_STAGE
 # LAKESCORE_KILL_STAGES=train,promote kills only those stages (the others run once, uninterrupted):
