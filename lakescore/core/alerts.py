@@ -3,11 +3,10 @@
 Columns (see `transforms.schemas.ALERTS`): `alert_id`, `as_of`, `stage`, `severity`,
 `kind`, `subject`, `value`, `threshold`, `detail`, `source`, `batch_id`, `created_at`.
 
-`write` is idempotent: alerts are merged on their deterministic `alert_id`, and the alerts of
-the run's *scope* (e.g. the ingest stage's alerts of the batches it just processed) that the
-run did not produce again are removed, so re-running a stage for the same batch or as-of
-leaves exactly the alerts of one run. An alert that is written again keeps its first
-`created_at`.
+`write` is idempotent: a run's alerts replace the alerts of its *scope* (e.g. the ingest
+stage's alerts of the batches it just processed) in one replaceWhere commit, so re-running a
+stage for the same batch or as-of leaves exactly the alerts of one run. An alert that is written
+again (the same deterministic `alert_id`) keeps its first `created_at`.
 """
 
 from __future__ import annotations
@@ -19,21 +18,25 @@ from lakescore.core.runtime import Context
 from lakescore.transforms.columns import AS_OF
 from lakescore.transforms.contracts.anomalies import FINDING_SCHEMA
 from lakescore.transforms.monitoring.alerts import ALERT_COLUMNS, WARNING, from_findings
-from lakescore.transforms.sqltext import all_of, eq
+from lakescore.transforms.sqltext import all_of, any_of, eq, in_list
 
 
 def write(ctx: Context, alerts: DataFrame, scope: str, *, empty: bool | None = None) -> int:
-    """Merge `alerts` (ALERT_SCHEMA) into the alerts table; alerts matching `scope` (SQL over
-    the table's columns, e.g. ``stage = 'ingest' AND batch_id IN ('b1')``) that are not in
-    `alerts` are deleted. Returns the rows inserted or updated; writes nothing when there is
-    nothing to insert and nothing in scope. `empty` tells that `alerts` has no row, when the
-    caller knows it (saves a query)."""
+    """Write `alerts` (ALERT_SCHEMA) in place of the alerts table's rows matching `scope` (SQL over
+    the table's columns, e.g. ``stage = 'ingest' AND batch_id IN ('b1')``) and of the alerts with
+    the same ids. Returns the rows written; writes nothing when there is nothing to write and
+    nothing in scope. `empty` tells that `alerts` has no row, when the caller knows it (saves a
+    query). Alerts are few (one per finding): they are collected once, so that the write and the
+    scope do not compute them twice."""
     store, table = ctx.tables, ctx.cfg.tables.alerts
-    alerts = alerts.select(*ALERT_COLUMNS)
-    if store.exists(table) and (alerts.isEmpty() if empty is None else empty) \
-            and store.spark.table(store.display(table)).where(scope).isEmpty():
+    rows = [] if empty else alerts.select(*ALERT_COLUMNS).collect()
+    exists = store.exists(table)
+    if exists and not rows and store.spark.table(store.display(table)).where(scope).isEmpty():
         return 0
-    return store.merge(alerts, table, ["alert_id"], keep=["created_at"], delete_where=scope)
+    frame = store.spark.createDataFrame(rows, alerts.select(*ALERT_COLUMNS).schema)
+    ids = sorted({r["alert_id"] for r in rows})
+    return store.replace(frame, table, any_of(scope, in_list("alert_id", ids)) if ids else scope,
+                         keys=["alert_id"], keep=["created_at"])
 
 
 def as_of_warnings(ctx: Context, *, stage: str, kind: str, source: str,

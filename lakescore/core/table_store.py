@@ -142,9 +142,9 @@ class TableStore:
 
     # -- reads --------------------------------------------------------------------------
     def read(self, table: str, where: str | None = None, *, version: int | None = None,
-             count: bool = True) -> DataFrame:
-        """Read a table (optionally filtered, optionally at a Delta version) and log rows,
-        version and seconds."""
+             count: bool = False) -> DataFrame:
+        """Read a table (optionally filtered, optionally at a Delta version) and log its version
+        and seconds (and its rows with `count=True`: a whole Spark job, for a log line only)."""
         started = time.perf_counter()
         if not self.exists(table):
             raise LookupError(f"table {self.display(table)} does not exist: run the stage that writes it first")
@@ -256,6 +256,21 @@ class TableStore:
         self._retrying(commit, table)
         return self._log_write(table, started, f"merge on {', '.join(keys)}"
                                + (f", replacing {delete_where}" if delete_where else ""), token)
+
+    def replace(self, df: DataFrame, table: str, scope: str, *, keys: Iterable[str] = (),
+                keep: Iterable[str] = (), partition_by: Iterable[str] = ()) -> int:
+        """Replace the rows matching `scope` with `df` in one commit (a replaceWhere overwrite: no
+        MERGE, whose join, rewrite and metrics cost several Spark jobs more on a small table). Every
+        row of `df` must match `scope`. A row of `df` whose `keys` match a row being replaced keeps
+        that row's `keep` columns (e.g. when it was first written). The same rows as `merge` with
+        `delete_where=scope` when `df` holds the scope's keys."""
+        keep = [c for c in keep]
+        if keep and self.exists(table):
+            keys = list(keys)
+            old = self.read(table, where=scope, count=False).select(*keys, *[F.col(c).alias(f"_kept_{c}") for c in keep])
+            df = df.join(old, on=keys, how="left").select(
+                *[F.coalesce(F.col(f"_kept_{c}"), F.col(c)).alias(c) if c in keep else F.col(c) for c in df.columns])
+        return self.write(df, table, replace_where=scope, partition_by=partition_by)
 
     def _retrying(self, commit, table: str) -> None:
         """Run one commit, again after a conflict with a concurrent writer (Delta's optimistic

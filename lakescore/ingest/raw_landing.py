@@ -7,8 +7,8 @@ A file is new when neither its path with the same size and modification time, no
 id (its name and content digest) is in `landed_files`, and its batch is not in the raw table
 already (a landing cut short before `landed_files` was written, or a file landed before this
 table existed). The files of every source are found and checked before anything is written; the
-new files of a source are appended to its raw table in one commit, then `landed_files` is merged
-(one commit for all sources).
+new files of a source are appended to its raw table in one commit, then the files' rows of
+`landed_files` are replaced (one replaceWhere commit for all sources).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lakescore.core.runtime import Context
 from lakescore.ingest.file_reader import LandingFile, count_lines, csv_file, describe, landing_paths, line_breaks, read_csv
 from lakescore.transforms import schemas
 from lakescore.transforms.columns import BATCH_ID, CORRUPT_RECORD, LANDED_AT
-from lakescore.transforms.sqltext import eq, in_list
+from lakescore.transforms.sqltext import all_of, any_of, eq, in_list
 
 log = logging.getLogger("lakescore.landing")
 
@@ -167,7 +167,12 @@ def land(ctx: Context, sources: dict[str, Source]) -> dict[str, dict[str, int | 
                      r.file.batch_id, *counts)
     if records:
         frame = ctx.spark.createDataFrame(records, schemas.LANDED_FILES.struct())
-        store.merge(frame, cfg.tables.landed_files, keys=["source", "batch_id"])
+        # one replaceWhere of the files seen (a file seen again is recorded again), not a MERGE
+        by_source: dict[str, set[str]] = {}
+        for r in records:
+            by_source.setdefault(r[0], set()).add(r[1])
+        scope = any_of(*(all_of(eq("source", s), in_list("batch_id", sorted(b))) for s, b in sorted(by_source.items())))
+        store.replace(frame, cfg.tables.landed_files, scope)
     return out
 
 

@@ -53,6 +53,11 @@ def _as_of(plan: Plan) -> Column:
     return F.try_element_at(lookup, F.col(BATCH_ID)).cast("date")
 
 
+def _batch_scope(plans: list[Plan]) -> str:
+    """The rows of the plans' batches in a table with `source` and `batch_id` columns."""
+    return any_of(*[all_of(eq("source", p.source), in_list("batch_id", p.batches)) for p in plans])
+
+
 def _data_quality(ctx: Context, plan: Plan, now: datetime, replayed_at: datetime | None) -> DataFrame:
     anomalies = {b: [] for b in plan.batches}
     for f in plan.findings:
@@ -85,7 +90,7 @@ def _alerts(ctx: Context, plan: Plan, found: list, now: datetime) -> list[DataFr
 def write(ctx: Context, plans: list[Plan], *, replayed_at: datetime | None = None,
           rebuild: frozenset[str] = frozenset()) -> dict:
     """Write every checked source: clean rows (one commit per source), quarantined rows (one
-    commit), alerts (one merge), data_quality (one merge, last: it marks the batches done).
+    commit), alerts (one commit), data_quality (one commit, last: it marks the batches done).
 
     A replay passes `replayed_at` (data_quality keeps when a batch was first processed) and
     the sources whose clean table is rewritten whole, with the contract's column types
@@ -126,8 +131,7 @@ def write(ctx: Context, plans: list[Plan], *, replayed_at: datetime | None = Non
             for p in active]).select(
             "source", F.col(BATCH_ID).alias("batch_id"), "original", "reasons", "reason_codes",
             F.col(AS_OF_TMP).alias("as_of"), F.lit(now).cast("timestamp").alias("quarantined_at"))
-        where = any_of(*[all_of(eq("source", p.source), in_list("batch_id", p.batches)) for p in active])
-        written_q = store.write(quarantine, cfg.tables.quarantine, replace_where=where)
+        written_q = store.write(quarantine, cfg.tables.quarantine, replace_where=_batch_scope(active))
         rows_in = sum(summary[p.source]["rows_in"] for p in active)
         written_clean = sum(summary[p.source]["rows_clean"] for p in active)
         if rows_in != written_clean + written_q:
@@ -145,8 +149,9 @@ def write(ctx: Context, plans: list[Plan], *, replayed_at: datetime | None = Non
             or [ctx.spark.createDataFrame([], alert_rows.ALERT_SCHEMA)]
         alerts_table.write(ctx, _union(frames), all_of(eq("stage", STAGE), any_of(*scopes)), empty=not found)
     if active:
-        store.merge(_union([_data_quality(ctx, p, now, replayed_at) for p in active]), cfg.tables.data_quality,
-                    keys=["source", "batch_id"], keep=["processed_at"] if replayed_at else ())
+        # the rows of the batches processed, replaced in one replaceWhere commit (not a MERGE)
+        store.replace(_union([_data_quality(ctx, p, now, replayed_at) for p in active]), cfg.tables.data_quality,
+                      _batch_scope(active), keys=["source", "batch_id"], keep=["processed_at"] if replayed_at else ())
     log.info("ingest: %d finding(s) over %d source(s)", len(found), len(plans))
     return summary
 
