@@ -44,8 +44,15 @@ slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(XDIST) $(PYTEST_ARGS)
 
 ## reliability: the slow fault-injection suite (marker `reliability`, left out of `make test`)
+## (two processes side by side: the 10,000 raw batches, which need no reference home, beside the
+## tests that share the reference home: kill -9, re-runs, broken models; both must pass)
+RAW_VOLUME := tests/reliability/test_raw_volume.py
 reliability: $(STAMP)
-	PYTHONUNBUFFERED=1 $(BIN)/python -m pytest -m reliability -s $(PYTEST_ARGS) tests/reliability
+	@PYTHONUNBUFFERED=1 $(BIN)/python -m pytest -m reliability -s $(PYTEST_ARGS) $(RAW_VOLUME) & raw=$$!; \
+	PYTHONUNBUFFERED=1 $(BIN)/python -m pytest -m reliability -s $(PYTEST_ARGS) tests/reliability \
+	  --ignore=$(RAW_VOLUME); rest=$$?; wait $$raw; volume=$$?; \
+	echo "reliability: reference-home tests exit $$rest, raw volume exit $$volume"; \
+	test $$rest -eq 0 -a $$volume -eq 0
 
 ## cluster: `run all` on the tiny use case against a Spark standalone cluster (a master and two
 ##          workers started from pyspark's launcher classes; marker `cluster`, left out of `make test`)
