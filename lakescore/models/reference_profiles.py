@@ -87,7 +87,7 @@ def compute(cfg: UseCase, train_rows: DataFrame, test_quality: list[dict], evalu
     `count`, `num_labelled` and the metrics). Two passes over the rows; a row per column and
     slice value reaches the driver."""
     d, columns, slices = cfg.monitor.drift, cfg.monitored_columns, drift_slices(cfg)
-    rows = train_rows.select(F.lit("").alias(MODEL_ID), *columns, *slices)
+    rows = train_rows.select(F.lit("").alias(MODEL_ID), *dict.fromkeys([*columns, *slices]))
     drift = profiles.drift_profile(rows, columns, slices, d.bins, d.coarse_bins).collect()
     metric = quality_metric(cfg)
     health = [{SLICE_KEY: r[SLICE_KEY], SLICE_VALUE: r[SLICE_VALUE], "count": r.get("count"),
