@@ -44,10 +44,9 @@ def main() -> None:
     from lakescore.core.stage_runner import setup_logging
     from lakescore.jobs import features as features_job
     from lakescore.jobs.monitor import _tests
-    from lakescore.models import registry
-    from lakescore.monitoring.window_inputs import Window, served_model, training_rows
-    from lakescore.transforms.columns import AS_OF, MODEL_ID, SPLIT, TRAIN
-    from lakescore.transforms.monitoring import comparisons
+    from lakescore.models import reference_profiles, registry
+    from lakescore.transforms.columns import AS_OF, MODEL_ID
+    from lakescore.transforms.monitoring import comparisons, profiles
     from lakescore.transforms.sqltext import date_range
 
     setup_logging(logging.WARNING)
@@ -58,7 +57,6 @@ def main() -> None:
     registry.configure(ctx)
     champion = registry.by_alias(ctx, registry.CHAMPION)
     mid = f"{champion.name}/{champion.version}"
-    model = served_model(ctx, Window(last, mid, champion.version, champion.run_id, None), cfg.model.primary_metric)
     started = time.perf_counter()
 
     days = [first - timedelta(days=1) + timedelta(days=i) for i in range((last - first).days + 2)]
@@ -74,16 +72,20 @@ def main() -> None:
     scorer = registry.scorer(ctx, champion)
     scored = scorer(feats).withColumn(MODEL_ID, F.lit(mid)).cache()
     columns = cfg.monitored_columns
-    trained = training_rows(ctx, model).where(F.col(SPLIT) == TRAIN).select(MODEL_ID, *columns).cache()
+    # the champion's reference profile, as monitor reads it (computed once from its training rows if missing)
+    reference_profiles.ensure(ctx, champion)
+    stored = reference_profiles.drift_part(reference_profiles.read(ctx, champion.name, [champion.version]))
+    profile = ctx.spark.createDataFrame(stored.collect(), stored.schema).where(F.col("slice_key").isNull())
     serving = scored.where(F.col(AS_OF) >= F.lit(first))
     previous = (scored.withColumn(comparisons.SCORED, F.lit(True)).withColumn(AS_OF, F.date_add(F.col(AS_OF), 1))
                 .where(F.col(AS_OF) <= F.lit(last)))
     d = cfg.monitor.drift
     defaults, overrides = _tests(ctx)
     rows = comparisons.drift_rows(
-        serving, previous, trained, columns, [], bins=d.bins, coarse_bins=d.coarse_bins, baselines={mid: "training"},
+        serving, previous, None, columns, [], bins=d.bins, coarse_bins=d.coarse_bins, baselines={mid: "training"},
         defaults=defaults, overrides=overrides, min_count=d.min_count, small_sample=d.small_sample,
-        max_null_rate_increase=d.max_null_rate_increase).collect()
+        max_null_rate_increase=d.max_null_rate_increase, edges=profiles.reference_edges(profile),
+        reference=profiles.reference_histogram(profile)).collect()
     seconds = time.perf_counter() - started
 
     metrics = ["wasserstein_distance", "ks", "population_stability_index", "js_distance", "l_infinity_distance",

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -30,7 +29,7 @@ from lakescore.core import alerts
 from lakescore.core.errors import StageError
 from lakescore.core.runtime import Context
 from lakescore.core.stage_result import StageResult
-from lakescore.models import registry
+from lakescore.models import reference_profiles, registry
 from lakescore.models.training_rows import labels_of
 from lakescore.monitoring.window_inputs import (
     ServedModel,
@@ -38,7 +37,6 @@ from lakescore.monitoring.window_inputs import (
     features_as_served,
     previous_days,
     served_model,
-    training_rows,
     windows,
 )
 from lakescore.transforms import schemas
@@ -57,15 +55,12 @@ from lakescore.transforms.columns import (
     SCORE,
     SLICE_KEY,
     SLICE_VALUE,
-    SPLIT,
-    TEST,
-    TRAIN,
     WINDOW,
 )
 from lakescore.transforms.contracts.kinds import RETRAIN_TRIGGERED
 from lakescore.transforms.features.asof import day_start
-from lakescore.transforms.modeling.metrics import explode_slices, quality_metrics
-from lakescore.transforms.monitoring import comparisons, health, skew
+from lakescore.transforms.modeling.metrics import explode_slices
+from lakescore.transforms.monitoring import comparisons, health, profiles, skew
 from lakescore.transforms.monitoring.alerts import from_monitor_findings
 from lakescore.transforms.monitoring.decisions import DriftTest
 from lakescore.transforms.monitoring.quality import out_of_sample, window_quality
@@ -118,9 +113,12 @@ def _tests(ctx: Context) -> tuple[dict[str, DriftTest], dict[tuple[str, str], Dr
     return defaults, overrides
 
 
-def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: dict[str, ServedModel],
-                  trained: dict[str, DataFrame]) -> DataFrame:
-    """BASELINE, CONSECUTIVE, EXAMPLE and FEEDBACK rows of the served windows."""
+def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: dict[str, ServedModel], *,
+                  profile: DataFrame | None = None, baseline: DataFrame | None = None) -> DataFrame:
+    """BASELINE, CONSECUTIVE, EXAMPLE and FEEDBACK rows of the served windows. The BASELINE
+    reference is the serving models' stored reference `profile` (its drift part: edges and
+    histograms), or, given instead, their training-split rows (`baseline`: model_id, the
+    monitored columns, the slices), which is how it was computed before profiles."""
     cfg, d = ctx.cfg, ctx.cfg.monitor.drift
     key, columns = cfg.entity.key, cfg.monitored_columns
     slices = cfg.slices if d.by_slice else []
@@ -133,20 +131,20 @@ def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: 
                 .withColumn(comparisons.SCORED, F.col(SCORE).isNotNull())
                 .withColumn(AS_OF, F.date_add(F.col(AS_OF), 1))
                 .join(window_models.select(AS_OF, MODEL_ID), on=AS_OF))
-    baseline = None
-    for rows in trained.values():
-        rows = rows.where(F.col(SPLIT) == TRAIN).select(MODEL_ID, *columns, *slices)
-        baseline = rows if baseline is None else baseline.unionByName(rows)
     defaults, overrides = _tests(ctx)
-    # The reference's quantile edges (one pass over every training row) feed three histograms and
-    # the comparison; small (a row per model and numeric column), they are computed once here.
-    edges = comparisons.reference_edges(baseline, columns, d.bins, d.coarse_bins)
+    reference = None
+    if profile is not None:
+        edges, reference = profiles.reference_edges(profile), profiles.reference_histogram(profile)
+    else:
+        # the reference's quantile edges (one pass over every training row) feed three histograms and
+        # the comparison: small (a row per model and numeric column), they are computed once here
+        edges = comparisons.reference_edges(baseline, columns, d.bins, d.coarse_bins)
     edges = ctx.spark.createDataFrame(edges.collect(), edges.schema)
     out = comparisons.drift_rows(
         serving, previous, baseline, columns, slices, bins=d.bins, coarse_bins=d.coarse_bins,
         baselines={m.model_id: m.description for m in models.values()}, defaults=defaults, overrides=overrides,
         min_count=d.min_count, small_sample=d.small_sample, max_null_rate_increase=d.max_null_rate_increase,
-        edges=edges)
+        edges=edges, reference=reference)
     now = ctx.tables.read(cfg.tables.features, where=dates_predicate(AS_OF, [w.as_of for w in served]), count=False)
     versions = window_models.where(F.col(FEATURES_VERSION).isNotNull())
     described = F.concat(F.lit("features version "), F.col(FEATURES_VERSION).cast("string"), F.lit(" as served, vs now"))
@@ -162,22 +160,12 @@ def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: 
     return _with_window(out, cfg.entity.timezone).select(*schemas.DRIFT_METRICS.names)
 
 
-def model_health(ctx: Context, preds: DataFrame, days: list[date], models: dict[str, ServedModel],
-                 trained: dict[str, DataFrame]) -> DataFrame:
-    """model_age, quality_drop and slow_degradation checks of the windows of `days`."""
+def model_health(ctx: Context, preds: DataFrame, days: list[date], reference: DataFrame) -> DataFrame:
+    """model_age, quality_drop and slow_degradation checks of the windows of `days`; `reference`:
+    what each model's quality is held against per slice (`profiles.health_reference`: its own
+    evaluation for the whole table, its test rows' metric per slice)."""
     cfg, q = ctx.cfg, ctx.cfg.monitor.quality
     metric = q.metric or cfg.model.primary_metric
-    # the models' own evaluation: the run's metric overall, their test rows per slice
-    slices = []
-    for model in models.values():
-        test = trained[model.model_id].where(F.col(SPLIT) == TEST).transform(explode_slices(cfg.slices))
-        per_slice = quality_metrics(test, [SLICE_KEY, SLICE_VALUE], cfg.label.kind, cfg.label.name, SCORE, PREDICTION)
-        slices.append(per_slice.select(F.lit(model.model_id).alias(MODEL_ID), SLICE_KEY, SLICE_VALUE, F.when(
-            F.col(SLICE_KEY).isNull(), F.lit(model.evaluation).cast("double")).when(F.col("num_labelled") >= q.min_labelled,
-                                                                     F.col(metric)).alias("reference")))
-    reference = slices[0]
-    for part in slices[1:]:
-        reference = reference.unionByName(part)
     first = days[0] - timedelta(days=q.windows)
     quality = ctx.tables.read(cfg.tables.slice_metrics, where=date_range(AS_OF, first, days[-1] + timedelta(days=1)),
                               count=False)
@@ -187,6 +175,17 @@ def model_health(ctx: Context, preds: DataFrame, days: list[date], models: dict[
     ages = health.model_age(preds.where(F.col(AS_OF).isin(days)), ctx.cfg.monitor.max_model_age_days)
     out = ages.unionByName(checks)
     return _with_window(out, cfg.entity.timezone).select(*schemas.MODEL_HEALTH.names)
+
+
+def reference_profiles_of(ctx: Context, models: dict[str, ServedModel]) -> DataFrame:
+    """The serving models' reference profiles (small: collected once, reused by every comparison);
+    a model without one (trained before profiles existed, or under another profile config) gets
+    it computed once from its training rows and written."""
+    refs = [registry.by_version(ctx, m.version) for m in models.values()]
+    for ref in refs:
+        reference_profiles.ensure(ctx, ref)
+    stored = reference_profiles.read(ctx, refs[0].name, [r.version for r in refs])
+    return ctx.spark.createDataFrame(stored.collect(), stored.schema)
 
 
 def raise_alerts(ctx: Context, days: list[date], subject: str) -> tuple[int, list[str]]:
@@ -256,19 +255,13 @@ def run(ctx: Context) -> MonitorResult:
         return result
     metric = mon.quality.metric or cfg.model.primary_metric
     models = {w.model_id: served_model(ctx, w, metric) for w in served}
-    # On local disk, not in memory: the training window re-scored grows with the catalog (2.5M
-    # rows at 10M flights), and held in the unified memory it left too little for the
-    # aggregations after it (an out-of-memory error in `run` after ingest, features and score).
-    trained = {m: training_rows(ctx, model).persist(StorageLevel.DISK_ONLY) for m, model in models.items()}
-    try:
-        drift = drift_metrics(ctx, preds, served, models, trained)
-        result.drift_metrics = store.write(drift, cfg.tables.drift_metrics, replace_where=dates_predicate(AS_OF, days),
-                                           partition_by=[AS_OF])
-        result.model_health = store.write(model_health(ctx, preds, days, models, trained), cfg.tables.model_health,
-                                          replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
-    finally:
-        for rows in trained.values():
-            rows.unpersist()
+    profile = reference_profiles_of(ctx, models)
+    drift = drift_metrics(ctx, preds, served, models, profile=reference_profiles.drift_part(profile))
+    result.drift_metrics = store.write(drift, cfg.tables.drift_metrics, replace_where=dates_predicate(AS_OF, days),
+                                       partition_by=[AS_OF])
+    reference = profiles.health_reference(reference_profiles.health_part(profile), mon.quality.min_labelled)
+    result.model_health = store.write(model_health(ctx, preds, days, reference), cfg.tables.model_health,
+                                      replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
     result.alerts, kinds = raise_alerts(ctx, days, served[-1].model_id)
     result.findings = kinds
     log.info("monitor: windows %s..%s (%d scored), findings: %s", days[0], ctx.as_of, len(served),

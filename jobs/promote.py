@@ -16,7 +16,8 @@ transforms.modeling.gate; here they are measured:
   against the live features table's schema and this runtime's libraries, loaded from the
   registry and scoring the as-of's serving rows (finite scores; rows per second recorded);
 - sanity_out_of_range (regression) / sanity_constant_scores (binary) on those predictions.
-A rejected challenger raises a warning in `alerts` listing its failed checks.
+A rejected challenger raises a warning in `alerts` listing its failed checks. A promoted one
+without a reference profile (a model brought in by `lakescore model register`) gets it first.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from lakescore.core.runtime import Context
 from lakescore.core.stage_result import StageResult
 from lakescore.gate import inputs as gate_inputs
 from lakescore.gate import model_validations
-from lakescore.models import registry
+from lakescore.models import reference_profiles, registry
 from lakescore.transforms.columns import AS_OF, BINARY
 from lakescore.transforms.modeling import gate
 from lakescore.transforms.sqltext import eq
@@ -221,6 +222,9 @@ def run(ctx: Context) -> GateResult:
         log.info("gate  %-24s %s  %s", c["check"], "pass" if c["passed"] else "FAIL", c["reason"])
     log.info("promote: seconds per check %s", seconds)
     if passed:
+        # a model brought in with `lakescore model register` has no reference profile yet: it
+        # is computed from its training rows before it serves (a trained version has it already)
+        reference_profiles.ensure(ctx, challenger)
         registry.promote(challenger, champion)
     else:
         log.warning("promote: version %s rejected (%s); @%s stays %s", challenger.version,

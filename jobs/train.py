@@ -11,7 +11,9 @@ same rows, and a retrain of the same versions gives the same model.
 Around the fit: the training rows' sanity (no all-NULL or constant model feature), each
 feature's power alone (label leakage), the metrics by split and slice, each feature's
 permutation importance (and, optionally, drop-column importance) on the evaluation rows. The
-results land in MLflow, `feature_reports`, `model_metrics` and `alerts`.
+results land in MLflow, `feature_reports`, `model_metrics` and `alerts`; the version's reference
+profile (what monitor compares it with: its training rows' histograms, its test rows' quality
+per slice) in `reference_profiles`, from the rows the evaluation scored, before the alias.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from lakescore.core.errors import StageError
 from lakescore.core.runtime import Context
 from lakescore.core.stage_result import StageResult
 from lakescore.gate.inputs import ROWS_NAME
-from lakescore.models import registry
+from lakescore.models import reference_profiles, registry
 from lakescore.models.training_rows import evaluate_by, label_delay_days, spark_ml_scorer, training_frame
 from lakescore.training import retrain_policy, run_tables
 from lakescore.transforms.columns import AS_OF, FEATURE_SET, OUT_OF_TIME, PREDICTION, SLICE_KEY, SPLIT, TEST, TRAIN
@@ -227,6 +229,7 @@ def run(ctx: Context) -> TrainResult:
     data = (frame.repartition(cfg.train.partitions, *cfg.entity.key)
             .sortWithinPartitions(*cfg.entity.key, AS_OF).cache())
     evaluate_on = cfg.gate.evaluate_on
+    scored = None
     try:
         counts = _check_rows(ctx, data)
         train, rows = data.where(F.col(SPLIT) == TRAIN), data.where(F.col(SPLIT) == evaluate_on)
@@ -242,10 +245,19 @@ def run(ctx: Context) -> TrainResult:
             model = _pipeline(cfg, inputs).fit(train)
         scorer = spark_ml_scorer(model, cfg.label.kind)
         with _timed(seconds, "evaluation"):
-            by_split = [r.asDict() for r in evaluate_by(cfg, scorer, data, [SPLIT], cfg.slices).collect()]
+            # scored once: the metrics by split and slice and the reference profile read these rows
+            scored = scorer(data).select(*dict.fromkeys([SPLIT, cfg.label.name, *cfg.monitored_columns,
+                                                         *cfg.slices])).cache()
+            by_split = [r.asDict() for r in evaluate_by(cfg, lambda df: df, scored, [SPLIT], cfg.slices).collect()]
         metrics = {r[SPLIT]: {k: float(v) for k, v in r.items() if isinstance(v, (int, float)) and v is not None}
                    for r in by_split if r[SLICE_KEY] is None}
         evaluation = metrics.get(evaluate_on, {})
+        with _timed(seconds, "reference_profile"):
+            own = reference_profiles.evaluation_of({f"{PREFIX[s]}{k}": v for s, m in metrics.items() for k, v in m.items()},
+                                                   reference_profiles.quality_metric(cfg))
+            profile = reference_profiles.compute(cfg, scored.where(F.col(SPLIT) == TRAIN),
+                                                 [r for r in by_split if r[SPLIT] == TEST], *own)
+        scored.unpersist()
         leaks = _refuse_leaks(cfg, powers, evaluation.get(POWER_METRIC[cfg.label.kind]))
         with _timed(seconds, "importance"):
             importance = _importance(cfg, model, rows, counts[evaluate_on])
@@ -257,6 +269,8 @@ def run(ctx: Context) -> TrainResult:
         prepared = fitted_preparation(model)
     finally:
         data.unpersist()
+        if scored is not None:
+            scored.unpersist()
     gain = min_gain(cfg, evaluation.get(cfg.model.primary_metric, 0.0))
     report = feature_report(cfg, powers, leaks, importance, ablation, gain)
     cutoff = prediction_time(ctx.as_of, cfg.entity.timezone)  # labels known before it
@@ -290,6 +304,8 @@ def run(ctx: Context) -> TrainResult:
     run_tables.write_model_metrics(ctx, ref.name, ref.version, run.info.run_id, by_split)
     run_tables.write_feature_report(ctx, ref.name, ref.version, run.info.run_id, report)
     run_tables.write_feature_alerts(ctx, ref.name, ref.version, report, gain)
+    # the version's reference profile (what monitor compares it with) before any alias names it
+    reference_profiles.write(ctx, ref.name, ref.version, profile)
     registry.set_alias(ref, registry.CHALLENGER)
     primary = cfg.model.primary_metric
     log.info("train: %s version %s, run %s, %d train / %d test / %d out-of-time rows, test %s=%.4f, "

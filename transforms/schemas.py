@@ -3,7 +3,7 @@ documents. The table store checks every write against them (`check`), so a stage
 undocumented column, leaves one out or changes a type fails, naming the table and the column.
 
 Fixed tables (quarantine, data_quality, alerts, model_validations, landed_files,
-feature_reports, model_metrics, stage_runs) are constants; tables whose columns follow the use case
+feature_reports, model_metrics, stage_runs, reference_profiles) are constants; tables whose columns follow the use case
 (clean_<source>, features, predictions, slice_metrics) are built from it. A column whose type
 follows data the config does not type (a derived key column) is declared with type None:
 present, any type.
@@ -256,4 +256,18 @@ DRIFT_METRICS = TableSchema.of(_WINDOW_COLUMNS, [
 MODEL_HEALTH = TableSchema.of(_WINDOW_COLUMNS, [
     (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("check", STRING), ("metric", STRING), ("value", DOUBLE),
     ("baseline", DOUBLE), ("threshold", DOUBLE), (NUM_LABELLED, LONG), ("passed", BOOLEAN), ("detail", STRING),
+    ("computed_at", TIMESTAMP)])
+
+PROFILE_BUCKET = _struct(("bin", IntegerType()), ("category", STRING), ("n", LONG), ("s1", DOUBLE), ("s2", DOUBLE))
+# reference_profiles: what monitor compares a model version with, computed once per version (and
+# per profile_key: a hash of the monitored columns, bins, slices, label and metric it depends on).
+# part `drift`: one row per column x slice of its training rows (quantile edges, histogram on them);
+# part `health`: one row per slice of its test rows (the quality metric, labelled rows, and on the
+# whole-table row the model's own evaluation). See transforms/monitoring/profiles.py.
+REFERENCE_PROFILES = TableSchema.of([
+    (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ID, STRING), ("profile_key", STRING), ("part", STRING),
+    (COLUMN_NAME, STRING), (COLUMN_KIND, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("count", LONG),
+    ("null_count", LONG), ("edges", ArrayType(DOUBLE)), ("coarse_edges", ArrayType(DOUBLE)),
+    ("histogram", ArrayType(PROFILE_BUCKET)), ("metric", STRING), ("value", DOUBLE), (NUM_LABELLED, LONG),
+    ("evaluation", DOUBLE), ("evaluation_name", STRING), ("source", STRING), ("profile_config", STRING),
     ("computed_at", TIMESTAMP)])

@@ -34,6 +34,7 @@ class Tables(Strict):
     slice_metrics: Identifier = "slice_metrics"
     drift_metrics: Identifier = "drift_metrics"
     model_health: Identifier = "model_health"
+    reference_profiles: Identifier = "reference_profiles"
     alerts: Identifier = "alerts"
     landed_files: Identifier = "landed_files"
     stage_runs: Identifier = "stage_runs"

@@ -6,6 +6,8 @@
   anything else through pyfunc), its age
 - `training_rows`: the labelled feature rows of a training window at pinned Delta versions, and a
   model's quality on labelled rows
+- `reference_profiles`: the reference_profiles table, what monitor compares a model version with
+  (written by train, ensured by promote and monitor)
 """
 
-__all__ = ["flavors", "registry", "training_rows"]
+__all__ = ["flavors", "reference_profiles", "registry", "training_rows"]

@@ -1,8 +1,9 @@
-"""What the monitor stage reads besides the recent predictions: the models that served each
-window (their MLflow runs: training as-of, cutoff, input versions, evaluation metric), their
-training rows at the pinned Delta versions scored by them, and the feature rows as they were
-served (the Delta version of `features` each prediction read). Reading is here; the logic is in
-transforms.monitoring."""
+"""What the monitor stage reads besides the recent predictions and the serving models' reference
+profiles (`lakescore.models.reference_profiles`): the models that served each window (their
+MLflow runs: training as-of, cutoff, input versions, evaluation metric) and the feature rows as
+they were served (the Delta version of `features` each prediction read); and, for a check of the
+profiles or a profile computed the old way, a model's training rows at the pinned Delta versions
+scored by it (`training_rows`). Reading is here; the logic is in transforms.monitoring."""
 
 from __future__ import annotations
 
@@ -17,15 +18,11 @@ from pyspark.sql import functions as F
 
 from lakescore.core.runtime import Context
 from lakescore.models import registry
-from lakescore.models.training_rows import training_frame
+from lakescore.models.reference_profiles import EVALUATION_PREFIXES, INPUT_VERSIONS_TAG, scored_training_rows
 from lakescore.transforms.columns import AS_OF, FEATURES_VERSION, MODEL_ID, MODEL_NAME, MODEL_VERSION, RUN_ID
 from lakescore.transforms.sqltext import eq
 
 log = logging.getLogger("lakescore.monitor")
-
-INPUT_VERSIONS_TAG = "lakescore.input_versions"
-# the evaluation a model's quality is held against: out-of-time if its run has it, else test
-EVALUATION_PREFIXES = ("oot_", "test_")
 
 
 @dataclass(frozen=True)
@@ -81,10 +78,10 @@ def served_model(ctx: Context, window: Window, metric: str) -> ServedModel:
 
 def training_rows(ctx: Context, model: ServedModel) -> DataFrame:
     """The model's training-window rows (both splits, `split` says which) at the Delta versions its
-    run recorded, scored by the model (`prediction`, `score`), with `model_id`."""
-    rows = training_frame(ctx, model.trained_as_of, model.versions)
-    scorer = registry.scorer(ctx, registry.by_version(ctx, model.version))
-    return scorer(rows).withColumn(MODEL_ID, F.lit(model.model_id))
+    run recorded, scored by the model (`prediction`, `score`), with `model_id`: what monitor
+    compared with before reference profiles, and what a missing profile is computed from."""
+    ref = registry.by_version(ctx, model.version)
+    return scored_training_rows(ctx, ref).withColumn(MODEL_ID, F.lit(model.model_id))
 
 
 def features_as_served(ctx: Context, versions: dict[date, int | None]) -> DataFrame | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, timedelta
+from functools import reduce
 
 import pytest
 from pyspark.sql import functions as F
@@ -23,6 +24,9 @@ from pyspark.sql import functions as F
 from lakescore.config import deep_merge, parse_config
 from lakescore.core.runtime import Context
 from lakescore.jobs import features, ingest, monitor, promote, score, train
+from lakescore.models import reference_profiles, registry
+from lakescore.monitoring import window_inputs
+from lakescore.transforms.modeling.metrics import explode_slices, quality_metrics
 
 SCHEMA = "test_monitor"
 TRAINED_FOR, FIRST_SCORED, LAST_SCORED, RUN = date(2024, 1, 11), date(2024, 1, 11), date(2024, 1, 16), date(2024, 1, 17)
@@ -214,3 +218,103 @@ def test_features_recomputed_after_scoring_show_example_skew(monitored, spark):
     assert 0.4 < changed[0].value < 0.6 and changed[0].rows_compared == PER_DAY
     assert example.where("NOT drifted").count() == len(WINDOWS) * 5 - 1
     assert {(r.as_of, r.subject) for r in _alerts(spark, "example_skew").collect()} == {(date(2024, 1, 15), "x_dev")}
+
+
+def _old_health_reference(ctx, models, trained):
+    """The code monitor ran before reference profiles: each model's test rows re-scored, their
+    metric per slice, its run's evaluation overall."""
+    cfg, q = ctx.cfg, ctx.cfg.monitor.quality
+    metric = q.metric or cfg.model.primary_metric
+    parts = []
+    for model in models.values():
+        test = trained[model.model_id].where(F.col("split") == "test").transform(explode_slices(cfg.slices))
+        per_slice = quality_metrics(test, ["slice_key", "slice_value"], cfg.label.kind, cfg.label.name, "score",
+                                    "prediction")
+        parts.append(per_slice.select(F.lit(model.model_id).alias("model_id"), "slice_key", "slice_value", F.when(
+            F.col("slice_key").isNull(), F.lit(model.evaluation).cast("double")).when(
+            F.col("num_labelled") >= q.min_labelled, F.col(metric)).alias("reference")))
+    return reduce(lambda a, b: a.unionByName(b), parts)
+
+
+def _windows_of(ctx):
+    """What monitor.run reads for its windows: the predictions, the served windows, their models."""
+    days = [ctx.as_of - timedelta(days=i) for i in reversed(range(ctx.cfg.monitor.lookback_days))]
+    preds = ctx.tables.read("predictions", where=f"as_of >= DATE'{days[0] - timedelta(days=1)}'") \
+        .withColumn("model_id", F.concat_ws("/", "model_name", "model_version"))
+    served = window_inputs.windows(preds.where(F.col("as_of") >= F.lit(days[0])))
+    models = {w.model_id: window_inputs.served_model(ctx, w, "auc") for w in served}
+    return days, preds, served, models
+
+
+def _same(got, want, keys):
+    """Rows of two frames equal per key, numbers up to float noise."""
+    def rows(df):
+        return {tuple(r[k] for k in keys): r.asDict(recursive=True) for r in df.drop("computed_at").collect()}
+
+    g, w = rows(got), rows(want)
+    assert g.keys() == w.keys() and g
+
+    def close(a, b):
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+        if isinstance(a, float) and isinstance(b, float):
+            return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+        return a == b
+
+    bad = [k for k in g if not close(g[k], w[k])]
+    assert not bad, f"{len(bad)} rows differ, e.g. {g[bad[0]]} vs {w[bad[0]]}"
+
+
+def test_monitor_from_profiles_equals_monitor_from_the_training_rows_re_scored(monitored, spark, monkeypatch):
+    home, _ = monitored
+    ctx = _ctx(home, RUN)
+    registry.configure(ctx)
+    # train wrote the profile: the normal path never re-reads or re-scores the training rows
+    profile = spark.table(f"{SCHEMA}.reference_profiles").where(
+        F.col("profile_key") == reference_profiles.profile_key(ctx.cfg))
+    assert {r.source for r in profile.collect()} == {"train"}
+
+    def refused(*args, **kwargs):
+        raise AssertionError("monitor re-read the training rows")
+
+    monkeypatch.setattr(reference_profiles, "scored_training_rows", refused)
+    monkeypatch.setattr(window_inputs, "training_rows", refused)
+    monitor.run(ctx)
+    monkeypatch.undo()
+    days, preds, served, models = _windows_of(ctx)
+    trained = {m: window_inputs.training_rows(ctx, model).cache() for m, model in models.items()}
+    columns = list(ctx.cfg.monitored_columns)
+    baseline = reduce(lambda a, b: a.unionByName(b), [
+        t.where(F.col("split") == "train").select("model_id", *columns) for t in trained.values()])
+    old = monitor.drift_metrics(ctx, preds, served, models, baseline=baseline).where("drift_type = 'BASELINE'")
+    new = spark.table(f"{SCHEMA}.drift_metrics").where("drift_type = 'BASELINE'")
+    assert new.count() == len(WINDOWS) * len(columns)
+    _same(new, old, ["as_of", "model_id", "column_name", "slice_key", "slice_value"])
+    old_health = monitor.model_health(ctx, preds, days, _old_health_reference(ctx, models, trained))
+    _same(spark.table(f"{SCHEMA}.model_health"), old_health, ["as_of", "model_id", "check", "slice_key", "slice_value"])
+    for t in trained.values():
+        t.unpersist()
+
+
+def test_a_model_without_a_profile_of_the_config_gets_one_once_from_its_training_rows(monitored, spark):
+    home, _ = monitored
+    ctx = _ctx(home, RUN, {"monitor": {"drift": {"by_slice": True}}})    # another profile key
+    registry.configure(ctx)
+    days, preds, served, models = _windows_of(ctx)
+    profile = monitor.reference_profiles_of(ctx, models)
+    assert {r.source for r in profile.collect()} == {"training_rows"}
+    assert {r.slice_key for r in profile.where("part = 'drift'").collect()} == {None, "c_twin"}
+    ref = registry.by_version(ctx, next(iter(models.values())).version)
+    assert reference_profiles.ensure(ctx, ref) is False                 # written: not computed again
+    keys = {r.profile_key for r in spark.table(f"{SCHEMA}.reference_profiles").select("profile_key").collect()}
+    assert keys == {reference_profiles.profile_key(ctx.cfg), reference_profiles.profile_key(_config())}
+    # per slice too, the comparison against the stored histograms is the comparison against the rows
+    trained = {m: window_inputs.training_rows(ctx, model) for m, model in models.items()}
+    baseline = reduce(lambda a, b: a.unionByName(b), [
+        t.where(F.col("split") == "train").select("model_id", *dict.fromkeys([*ctx.cfg.monitored_columns, "c_twin"]))
+        for t in trained.values()])
+    new = monitor.drift_metrics(ctx, preds, served, models, profile=reference_profiles.drift_part(profile))
+    old = monitor.drift_metrics(ctx, preds, served, models, baseline=baseline)
+    keys = ["as_of", "model_id", "column_name", "slice_key", "slice_value"]
+    _same(new.where("drift_type = 'BASELINE' AND slice_key IS NOT NULL"),
+          old.where("drift_type = 'BASELINE' AND slice_key IS NOT NULL"), keys)

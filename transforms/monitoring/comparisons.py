@@ -51,10 +51,11 @@ def _long(df: DataFrame, columns: dict[str, str], slices: list[str], keys: list[
     return long.where(~F.col(COLUMN_NAME).isin(SCORE, PREDICTION) | F.col(SCORED)).drop(SCORED)
 
 
-def drift_rows(serving: DataFrame, previous: DataFrame, baseline: DataFrame, columns: dict[str, str],
+def drift_rows(serving: DataFrame, previous: DataFrame, baseline: DataFrame | None, columns: dict[str, str],
                slices: list[str], *, bins: int, coarse_bins: int, baselines: dict[str, str],
                defaults: dict[str, DriftTest], overrides: dict[tuple[str, str], DriftTest | None], min_count: int,
-               small_sample: int, max_null_rate_increase: float, edges: DataFrame | None = None) -> DataFrame:
+               small_sample: int, max_null_rate_increase: float, edges: DataFrame | None = None,
+               reference: DataFrame | None = None) -> DataFrame:
     """BASELINE and CONSECUTIVE rows of drift_metrics (`ROW_COLUMNS`).
 
     serving: the windows' rows (as_of, model_id, `columns`, `slices`);
@@ -63,16 +64,21 @@ def drift_rows(serving: DataFrame, previous: DataFrame, baseline: DataFrame, col
     baseline: the training rows of each serving model (model_id, `columns`, `slices`);
     baselines: model_id -> what its training rows are (the `baseline` column's text);
     edges: `reference_edges` of the baseline, when the caller computed them already (they feed
-      the three histograms and the comparison: left lazy, they are computed once per use)."""
+      the three histograms and the comparison: left lazy, they are computed once per use);
+    reference: the baseline's histogram (`reference_histogram`, or a stored reference profile's,
+      `profiles.reference_histogram`) instead of its rows (`baseline` None): `edges` then are the
+      edges it was made with."""
     serving = serving.withColumn(SCORED, F.lit(True))
-    baseline = baseline.withColumn(SCORED, F.lit(True))
     cur = _long(serving, columns, slices, [AS_OF, MODEL_ID])
-    ref = _long(baseline, columns, slices, [MODEL_ID])
     prev = _long(previous, columns, slices, [AS_OF, MODEL_ID])
-    if edges is None:
-        edges = reference_edges(baseline, columns, bins, coarse_bins)
+    if reference is None:
+        if edges is None:
+            edges = reference_edges(baseline, columns, bins, coarse_bins)
+        reference = reference_histogram(baseline, edges, columns, slices)
+    elif edges is None:
+        raise ValueError("drift_rows: a reference histogram needs the edges it was made with")
     h_cur = drift.histogram(cur, edges, GROUP, [MODEL_ID])
-    h_ref = drift.histogram(ref, edges, [MODEL_ID, SLICE_KEY, SLICE_VALUE], [MODEL_ID])
+    h_ref = reference
     h_prev = drift.histogram(prev, edges, GROUP, [MODEL_ID])
     windows = serving.select(AS_OF, MODEL_ID).distinct()
     h_ref = h_ref.join(windows, on=MODEL_ID)
@@ -95,6 +101,13 @@ def reference_edges(baseline: DataFrame, columns: dict[str, str], bins: int, coa
     """The quantile edges of the baseline's numeric `columns`, per model (`drift.quantile_edges`):
     one row per model and numeric column."""
     return drift.quantile_edges(baseline, [MODEL_ID], [c for c, k in columns.items() if k == NUMERIC], bins, coarse_bins)
+
+
+def reference_histogram(baseline: DataFrame, edges: DataFrame, columns: dict[str, str], slices: list[str]) -> DataFrame:
+    """The baseline's wide rows (model_id, `columns`, `slices`) -> its histogram per model and
+    slice on `edges` (`drift.histogram`: model_id, slice_key, slice_value, column, bucket, n, s1, s2)."""
+    ref = _long(baseline.withColumn(SCORED, F.lit(True)), columns, slices, [MODEL_ID])
+    return drift.histogram(ref, edges, [MODEL_ID, SLICE_KEY, SLICE_VALUE], [MODEL_ID])
 
 
 def _shape(df: DataFrame) -> DataFrame:
@@ -126,4 +139,5 @@ def feedback_rows(correlations: DataFrame, models: DataFrame, source: str) -> Da
     return _shape(rows)
 
 
-__all__ = ["DECISION", "ROW_COLUMNS", "drift_rows", "example_rows", "feedback_rows", "reference_edges"]
+__all__ = ["DECISION", "ROW_COLUMNS", "drift_rows", "example_rows", "feedback_rows", "reference_edges",
+           "reference_histogram"]
