@@ -79,7 +79,8 @@ def test_a_store_that_cannot_be_opened_is_one_line(ctx, tmp_path):
     (tmp_path / "mlflow.db").write_bytes(b"not a database, " * 512)
     broken = Context(cfg=ctx.cfg, as_of=ctx.as_of, home=tmp_path)
     try:
-        with pytest.raises(registry.RegistryError, match=r"the MLflow tracking store sqlite:///.*mlflow\.db cannot be opened"):
+        with pytest.raises(registry.RegistryError,
+                           match=r"the MLflow tracking store sqlite:///.*mlflow\.db cannot be opened"):
             registry.configure(broken)
     finally:
         registry.configure(ctx)
