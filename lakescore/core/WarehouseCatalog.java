@@ -38,9 +38,7 @@ public class WarehouseCatalog extends DeltaCatalog {
     private final Map<String, String> views = new ConcurrentHashMap<>();
 
     // ---------------------------------------------------------------------------- folders
-    private static Path warehouse(SparkSession spark) {
-        return new Path(spark.sessionState().conf().warehousePath());
-    }
+    private static Path warehouse(SparkSession spark) { return new Path(spark.sessionState().conf().warehousePath()); }
 
     private static FileSystem fs(SparkSession spark, Path path) {
         try {
@@ -65,8 +63,7 @@ public class WarehouseCatalog extends DeltaCatalog {
     }
 
     private static Path viewFile(SparkSession spark, String schema, String view) {
-        return new Path(new Path(schemaDir(spark, schema), VIEWS), norm(view) + ".sql");
-    }
+        return new Path(new Path(schemaDir(spark, schema), VIEWS), norm(view) + ".sql"); }
 
     private boolean exists(Path path) {
         try {
@@ -76,7 +73,11 @@ public class WarehouseCatalog extends DeltaCatalog {
         }
     }
 
-    private boolean isDeltaDir(Path dir) { return exists(new Path(dir, DELTA_LOG)); }
+    /** A folder holds a Delta table once its first commit (or a checkpoint) is in the log. */
+    private boolean isDeltaDir(Path dir) {
+        Path log = new Path(dir, DELTA_LOG);
+        return exists(new Path(log, "00000000000000000000.json")) || exists(new Path(log, "_last_checkpoint"));
+    }
 
     private static String readText(SparkSession spark, Path file) {
         try (InputStream in = fs(spark, file).open(file)) {

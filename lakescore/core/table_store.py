@@ -38,7 +38,9 @@ USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
               "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
               "ProtocolChangedException", "DeltaConcurrentModificationException", "TABLE_OR_VIEW_ALREADY_EXISTS",
-              "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED", "DELTA_CONCURRENT")
+              "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED", "DELTA_CONCURRENT",
+              # another process is creating the table: its folder has files, its log no commit yet
+              "DELTA_CREATE_EXTERNAL_TABLE_WITHOUT_TXN_LOG")
 
 
 def is_write_conflict(exc: BaseException) -> bool:

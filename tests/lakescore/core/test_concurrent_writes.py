@@ -87,4 +87,5 @@ def test_conflict_classification():
 
     assert is_write_conflict(ConcurrentAppendException("Files were added to partition [as_of=2024-01-01]"))
     assert is_write_conflict(RuntimeError("[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table"))
+    assert is_write_conflict(RuntimeError("[DELTA_CREATE_EXTERNAL_TABLE_WITHOUT_TXN_LOG] You are trying to create"))
     assert not is_write_conflict(ValueError("column x does not exist"))

@@ -101,12 +101,15 @@ def test_a_second_process_reads_lists_and_writes_while_the_first_writes(spark, l
         assert first == {"exit": 0, "rows": [{"n": 20}]}      # its session is open from here on
         store.write(_frame(spark, D1, "late"), "late")          # created after the second process started
         store.write(_frame(spark, D2, "again"), "early", mode="append")
+        store.create_view("early_view", f"SELECT * FROM {store.name('early')} WHERE tag = 'early'")
         late = second.ask(do="sql", query="SELECT tag, count(*) AS n FROM late GROUP BY tag")
         assert late == {"exit": 0, "rows": [{"tag": "late", "n": 20}]}
         tables = second.ask(do="sql", query="SHOW TABLES")
         assert tables["exit"] == 0, tables
-        assert {(r["namespace"], r["tableName"]) for r in tables["rows"]} >= {(SCHEMA, "early"), (SCHEMA, "late")}
+        assert {(r["namespace"], r["tableName"]) for r in tables["rows"]} >= {
+            (SCHEMA, "early"), (SCHEMA, "late"), (SCHEMA, "early_view")}
         assert second.ask(do="sql", query="SELECT count(*) AS n FROM early")["rows"] == [{"n": 40}]
+        assert second.ask(do="sql", query="SELECT count(*) AS n FROM early_view")["rows"] == [{"n": 20}]  # a view
 
         # both processes write the same new table (its creation races too), while a third lists tables
         typed = subprocess.Popen([str(Path(sys.executable).parent / "lakescore"), "sql", "--config", str(cfg_path),
