@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import SparkSession
 
 from lakescore.config import UseCase
-from lakescore.core.warehouse_catalog import CATALOG_CLASS
+from lakescore.core.warehouse_catalog import CATALOG_CLASS, CATALOG_JAR_PREFIX
 
 if TYPE_CHECKING:  # the store imports Delta's API, which a stage's start need not wait for
     pass
@@ -55,15 +55,21 @@ def cached_delta_jars() -> list[str] | None:
     cache = _jar_cache()
     if not cache.exists():
         return None
-    jars = [j for j in cache.read_text().split(",") if j]
+    jars = _delta_only(cache.read_text())
     return jars if jars and all(Path(j.removeprefix("file://")).exists() for j in jars) else None
 
 
+def _delta_only(jars: str) -> list[str]:
+    """Delta's JARs of a `spark.jars` list: not the warehouse catalog's (a session's list has it,
+    and the catalog's JAR is built from this list: remembering it would grow the list every build)."""
+    return [j for j in jars.split(",") if j and not Path(j).name.startswith(CATALOG_JAR_PREFIX)]
+
+
 def _remember_delta_jars(spark: SparkSession) -> None:
-    jars = spark.sparkContext.getConf().get("spark.jars", "")
-    if "delta-spark" in jars:
+    jars = _delta_only(spark.sparkContext.getConf().get("spark.jars", ""))
+    if any("delta-spark" in j for j in jars):
         _jar_cache().parent.mkdir(parents=True, exist_ok=True)
-        _jar_cache().write_text(jars)
+        _jar_cache().write_text(",".join(jars))
 
 
 def _resolve_delta_jars() -> None:

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 CATALOG_CLASS = "lakescore.catalog.WarehouseCatalog"
+CATALOG_JAR_PREFIX = "warehouse-catalog-"
 SOURCE = "WarehouseCatalog.java"
 VIEWS_FOLDER = "_views"
 
@@ -59,7 +60,7 @@ def catalog_jar(delta_jars: list[str]) -> Path:
     digest = hashlib.sha256(_source())
     for name in [*sorted(p.name for p in _pyspark_jars().glob("spark-*.jar")), *(Path(j).name for j in deltas)]:
         digest.update(name.encode())
-    jar = _cache_dir() / f"warehouse-catalog-{digest.hexdigest()[:16]}.jar"
+    jar = _cache_dir() / f"{CATALOG_JAR_PREFIX}{digest.hexdigest()[:16]}.jar"
     if jar.exists():
         return jar
     jar.parent.mkdir(parents=True, exist_ok=True)
