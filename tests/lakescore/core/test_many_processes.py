@@ -2,9 +2,10 @@
 
 This test session (a Spark session open on the home, writing) is the first process. A second
 one, started before some of the tables exist, answers `lakescore sql` (the command's code, run
-in that process) with a SELECT and SHOW TABLES, sees a table created after it started, and
-writes the same table as the first at the same time; a third, the `lakescore sql` command as
-typed, lists the tables while both write. Two JVM starts in all."""
+in that process) with a SELECT and SHOW TABLES, sees a table created after it started (and no
+longer sees it once the first dropped it), and writes the same table as the first at the same
+time; a third, the `lakescore sql` command as typed, lists the tables while both write. Two JVM
+starts in all."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from lakescore.config import parse_config
+from lakescore.core.runtime import warehouse
 from lakescore.transforms.sqltext import eq
 from tests.support import context, events_use_case
 
@@ -110,6 +112,12 @@ def test_a_second_process_reads_lists_and_writes_while_the_first_writes(spark, l
             (SCHEMA, "early"), (SCHEMA, "late"), (SCHEMA, "early_view")}
         assert second.ask(do="sql", query="SELECT count(*) AS n FROM early")["rows"] == [{"n": 40}]
         assert second.ask(do="sql", query="SELECT count(*) AS n FROM early_view")["rows"] == [{"n": 20}]  # a view
+        spark.sql(f"DROP TABLE {SCHEMA}.late")                    # its folder goes: gone for the second too
+        assert (Path(warehouse(lakescore_home)) / f"{SCHEMA}.db" / "early").is_dir()
+        assert not (Path(warehouse(lakescore_home)) / f"{SCHEMA}.db" / "late").exists()
+        gone = second.ask(do="sql", query="SELECT count(*) FROM late")
+        assert gone["exit"] == 1 and "late" in gone["rows"]
+        assert "late" not in {r["tableName"] for r in second.ask(do="sql", query="SHOW TABLES")["rows"]}
 
         # both processes write the same new table (its creation races too), while a third lists tables
         typed = subprocess.Popen([str(Path(sys.executable).parent / "lakescore"), "sql", "--config", str(cfg_path),
@@ -124,7 +132,7 @@ def test_a_second_process_reads_lists_and_writes_while_the_first_writes(spark, l
         assert answers == [{"exit": 0}]
         out, err = typed.communicate(timeout=600)
         assert typed.returncode == 0, err[-2000:]
-        assert {r["tableName"] for r in json.loads(out)} >= {"early", "late"}
+        assert {r["tableName"] for r in json.loads(out)} >= {"early", "early_view"}
     finally:
         second.close()
     rows = {(r.as_of, r.tag): r.n for r in spark.table(f"{SCHEMA}.race").groupBy("as_of", "tag")
