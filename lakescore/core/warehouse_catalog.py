@@ -64,7 +64,9 @@ def catalog_jar(delta_jars: list[str]) -> Path:
     if jar.exists():
         return jar
     jar.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="lakescore-catalog-") as work:
+    # built beside the cache, then renamed into place: processes that start at once (test
+    # workers, a job and `lakescore sql`) never load a half-written JAR
+    with tempfile.TemporaryDirectory(prefix="lakescore-catalog-", dir=jar.parent) as work:
         src = Path(work) / SOURCE
         src.write_bytes(_source())
         classes = Path(work) / "classes"
@@ -77,7 +79,7 @@ def catalog_jar(delta_jars: list[str]) -> Path:
         packed = subprocess.run([_tool("jar"), "cf", str(tmp), "-C", str(classes), "."], capture_output=True, text=True)
         if packed.returncode != 0:
             raise CatalogBuildError(f"jar failed: {packed.stderr.strip()[:2000]}")
-        os.replace(tmp, jar) if tmp.stat().st_dev == jar.parent.stat().st_dev else shutil.move(tmp, jar)
+        os.replace(tmp, jar)
     return jar
 
 
