@@ -1,4 +1,4 @@
-"""One Spark session for the whole suite: local, Delta, a Hive catalog in a temporary
+"""One Spark session for the whole suite: local, Delta, the warehouse catalog in a temporary
 warehouse, two shuffle partitions, interpreted expressions. Jobs under test pick it up as the
 active session."""
 

@@ -5,14 +5,14 @@ A bare `.venv/bin/spark-submit jobs/score.py` fails in pyspark's find_spark_home
 virtualenv is not active: pyspark's launcher scripts run `python3` from PATH (the system's, which
 has no pyspark) to find SPARK_HOME and to run the driver. This command runs the same
 spark-submit with SPARK_HOME, PYSPARK_PYTHON and PYSPARK_DRIVER_PYTHON set to this interpreter's
-pyspark and Python, the project's folder on PYTHONPATH, and Delta's JARs on the command line.
+pyspark and Python, the project's folder on PYTHONPATH, and Delta's and the local catalog's JARs on
+the command line.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -31,20 +31,18 @@ def submit_command(script: Path, args: list[str]) -> tuple[list[str], dict[str, 
     """The spark-submit command line and environment for a stage script and its arguments."""
     import pyspark
 
-    from lakescore.core.runtime import _log4j_config, cached_delta_jars, delta_package
+    from lakescore.core.runtime import _log4j_config, session_jars
 
-    jars = cached_delta_jars()
-    derby_log = Path(tempfile.gettempdir()) / "lakescore-derby.log"
+    jars = session_jars()   # Delta's and the warehouse catalog's: on the driver's classpath from its start
     project = script.resolve().parent.parent        # jobs/<stage>.py -> the checkout holding jobs/
     env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent), "PYSPARK_PYTHON": sys.executable,
            "PYSPARK_DRIVER_PYTHON": sys.executable,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")]))}
     command = [str(spark_submit_binary()),
-               *(["--conf", f"spark.jars={','.join(jars)}"] if jars else ["--packages", delta_package()]),
+               "--conf", f"spark.jars={','.join(jars)}",
                "--conf", f"spark.pyspark.python={sys.executable}",
                "--conf", f"spark.pyspark.driver.python={sys.executable}",
-               "--conf", (f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=file:{_log4j_config()} "
-                          f"-Dderby.stream.error.file={derby_log}"),
+               "--conf", f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=file:{_log4j_config()}",
                str(script), *args]
     return command, env
 

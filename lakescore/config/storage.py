@@ -15,7 +15,7 @@ class Storage(Strict):
     schema_name: Identifier = Field(alias="schema", description="database that holds every table")
     local_home: str = Field(
         ".lakescore",
-        description="local runtime folder: Delta warehouse, metastore, MLflow database and "
+        description="local runtime folder: Delta warehouse (its folders are the catalog), MLflow database and "
         "artifacts; relative paths are relative to the working directory; LAKESCORE_HOME overrides",
     )
 

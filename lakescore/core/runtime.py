@@ -1,9 +1,10 @@
 """The runtime every stage shares: where it runs, the SparkSession, and the stage context.
 
 On Databricks the platform's session is used as it is. Locally lakescore starts one
-`local[*]` session with Delta (JARs from Maven Central, cached in ~/.ivy2), a Hive catalog on
-embedded Derby and a warehouse in the use case's local home folder, so that tables persist and
-`spark.table("<schema>.<table>")` works from any later session or notebook.
+`local[*]` session with Delta (JARs from Maven Central, cached in ~/.ivy2) and the warehouse
+catalog (`lakescore.core.warehouse_catalog`): the use case's local home folder holds the
+warehouse, and its folders are the catalog, so that tables persist, `spark.table("<schema>.<table>")`
+works from any later session or notebook, and any number of processes use the same home at once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import SparkSession
 
 from lakescore.config import UseCase
-from lakescore.core.errors import StageError
+from lakescore.core.warehouse_catalog import CATALOG_CLASS, CATALOG_JAR_PREFIX
 
 if TYPE_CHECKING:  # the store imports Delta's API, which a stage's start need not wait for
     pass
@@ -54,15 +55,50 @@ def cached_delta_jars() -> list[str] | None:
     cache = _jar_cache()
     if not cache.exists():
         return None
-    jars = [j for j in cache.read_text().split(",") if j]
+    jars = _delta_only(cache.read_text())
     return jars if jars and all(Path(j.removeprefix("file://")).exists() for j in jars) else None
 
 
+def _delta_only(jars: str) -> list[str]:
+    """Delta's JARs of a `spark.jars` list: not the warehouse catalog's (a session's list has it,
+    and the catalog's JAR is built from this list: remembering it would grow the list every build)."""
+    return [j for j in jars.split(",") if j and not Path(j).name.startswith(CATALOG_JAR_PREFIX)]
+
+
 def _remember_delta_jars(spark: SparkSession) -> None:
-    jars = spark.sparkContext.getConf().get("spark.jars", "")
-    if "delta-spark" in jars:
+    jars = _delta_only(spark.sparkContext.getConf().get("spark.jars", ""))
+    if any("delta-spark" in j for j in jars):
         _jar_cache().parent.mkdir(parents=True, exist_ok=True)
-        _jar_cache().write_text(jars)
+        _jar_cache().write_text(",".join(jars))
+
+
+def _resolve_delta_jars() -> None:
+    """Resolve Delta's JARs from Maven Central (into ~/.ivy2) in a child process whose session has
+    only Delta's package: the session that uses them must have them, and the catalog's JAR
+    compiled against them, on its classpath from its start."""
+    code = ("import tempfile; from pyspark.sql import SparkSession; from lakescore.core import runtime as r\n"
+            "s = (SparkSession.builder.master('local[1]').config('spark.jars.packages', r.delta_package())\n"
+            "     .config('spark.ui.enabled', 'false').config('spark.sql.warehouse.dir', tempfile.mkdtemp())\n"
+            "     .config('spark.driver.extraJavaOptions', f'-Dlog4j2.configurationFile=file:{r._log4j_config()}')\n"
+            "     .getOrCreate())\n"
+            "r._remember_delta_jars(s); s.stop()\n")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode != 0 or cached_delta_jars() is None:
+        raise RuntimeError(f"could not resolve {delta_package()} from Maven Central: "
+                           f"{(done.stderr.strip().splitlines() or [''])[-1][:300]}")
+
+
+def session_jars() -> list[str]:
+    """The JARs of a local session: Delta's (resolved once, then used directly) and the warehouse
+    catalog's (compiled once against them and the installed pyspark)."""
+    from lakescore.core.warehouse_catalog import catalog_jar
+
+    jars = cached_delta_jars()
+    if jars is None:
+        _resolve_delta_jars()
+        jars = cached_delta_jars() or []
+    return [*jars, catalog_jar(jars).as_uri()]
 
 
 def local_home(cfg: UseCase | None = None) -> Path:
@@ -97,17 +133,16 @@ def local_spark_conf(home: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     cluster = not master().startswith("local")
     python = os.environ.get("PYSPARK_PYTHON") or sys.executable
-    java_opts = f"-Dderby.system.home={home} -Dlog4j2.configurationFile=file:{_log4j_config()}"
+    java_opts = f"-Dlog4j2.configurationFile=file:{_log4j_config()}"
     return {
         "spark.master": master(),
         "spark.app.name": "lakescore",
-        **({"spark.jars": ",".join(jars)} if (jars := cached_delta_jars()) else {"spark.jars.packages": delta_package()}),
+        "spark.jars": ",".join(session_jars()),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.sql.catalogImplementation": "hive",
+        # the warehouse folder is the catalog (no metastore: any number of processes at once)
+        "spark.sql.catalog.spark_catalog": CATALOG_CLASS,
+        "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.warehouse.dir": warehouse(home),
-        "spark.hadoop.javax.jdo.option.ConnectionURL":
-            f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
         "spark.driver.extraJavaOptions": java_opts,
         "spark.driver.memory": os.environ.get("LAKESCORE_DRIVER_MEMORY", "4g"),
         "spark.sql.session.timeZone": "UTC",
@@ -138,64 +173,6 @@ def _check_delta(spark: SparkSession) -> None:
         ) from None
 
 
-class CatalogBusy(StageError):
-    """The local catalog (embedded Derby) is open in another process."""
-
-
-CATALOG_WAIT_ENV = "LAKESCORE_CATALOG_WAIT_SECONDS"
-_BUSY = ("the local catalog {db} is open in another process (a running job, a notebook or `lakescore sql` "
-         "on the same home): the embedded metastore admits one process at a time; wait for it to finish or "
-         "close its Spark session{waited}")
-
-
-def _catalog_held(db: Path) -> bool:
-    """Whether another process holds the embedded Derby database `db` (Derby keeps an exclusive
-    file lock on dbex.lck while it has the database open; a lock left by a killed process is gone
-    with the process)."""
-    import fcntl
-
-    lock = db / "dbex.lck"
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock this process took
-    return False
-
-
-def wait_for_catalog(home: Path, wait_seconds: float | None = None) -> None:
-    """Wait (bounded: LAKESCORE_CATALOG_WAIT_SECONDS, default 60) while another process holds the
-    local catalog, then raise CatalogBusy with one line that says what to do."""
-    db = home / "metastore_db"
-    wait = float(os.environ.get(CATALOG_WAIT_ENV, "60")) if wait_seconds is None else wait_seconds
-    deadline = time.monotonic() + wait
-    if not _catalog_held(db):
-        return
-    log.warning("the local catalog %s is open in another process: waiting up to %.0fs", db, wait)
-    while time.monotonic() < deadline:
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-        if not _catalog_held(db):
-            return
-    raise CatalogBusy(_BUSY.format(db=db, waited=f" (waited {wait:.0f}s, {CATALOG_WAIT_ENV})"))
-
-
-def check_catalog(spark: SparkSession, home: Path) -> None:
-    """Open the local catalog now, turning Derby's "already booted" failure (another process
-    won the race for it) into CatalogBusy."""
-    try:
-        spark.catalog.listDatabases()
-    except Exception as exc:  # noqa: BLE001 - py4j/Spark wrap Derby's error in several layers
-        text = str(exc)
-        if "Another instance of Derby" in text or "Failed to start database" in text or "XSDB6" in text:
-            raise CatalogBusy(_BUSY.format(db=home / "metastore_db", waited="")) from None
-        raise
-
-
 def get_spark(home: Path | None = None) -> SparkSession:
     """The SparkSession: the active one if any (Databricks, notebooks, tests), else a local one."""
     active = SparkSession.getActiveSession()
@@ -207,13 +184,11 @@ def get_spark(home: Path | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     started = time.perf_counter()
     home = home or local_home()
-    wait_for_catalog(home)
     builder = SparkSession.builder
     for key, value in local_spark_conf(home).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     _check_delta(spark)
-    check_catalog(spark, home)
     _remember_delta_jars(spark)
     log.info("spark %s session on %s ready in %.1fs", spark.version, spark.sparkContext.master,
              time.perf_counter() - started)
@@ -226,12 +201,7 @@ def write_spark_defaults() -> Path:
     Python entry points do."""
     import pyspark
 
-    jars = cached_delta_jars()
-    if jars is None:
-        get_spark(Path(tempfile.mkdtemp(prefix="lakescore-resolve-"))).stop()
-        jars = cached_delta_jars()
-    if jars is None:
-        raise RuntimeError(f"could not resolve {delta_package()} from Maven Central")
+    jars = session_jars()
 
     conf_dir = Path(os.environ.get("SPARK_CONF_DIR") or Path(pyspark.__file__).parent / "conf")
     conf_dir.mkdir(parents=True, exist_ok=True)
@@ -239,9 +209,7 @@ def write_spark_defaults() -> Path:
     lines = [ln for ln in (target.read_text().splitlines() if target.exists() else [])
              if not ln.startswith(("spark.jars.packages", "spark.jars ", "spark.driver.extraJavaOptions"))]
     lines.append(f"spark.jars {','.join(jars)}")
-    derby_log = Path(tempfile.gettempdir()) / "lakescore-derby.log"
-    lines.append(f"spark.driver.extraJavaOptions -Dlog4j2.configurationFile=file:{_log4j_config()} "
-                 f"-Dderby.stream.error.file={derby_log}")
+    lines.append(f"spark.driver.extraJavaOptions -Dlog4j2.configurationFile=file:{_log4j_config()}")
     target.write_text("\n".join(lines) + "\n")
     return target
 

@@ -38,7 +38,9 @@ USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _CONFLICTS = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
               "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
               "ProtocolChangedException", "DeltaConcurrentModificationException", "TABLE_OR_VIEW_ALREADY_EXISTS",
-              "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED", "DELTA_CONCURRENT")
+              "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED", "DELTA_CONCURRENT",
+              # another process is creating the table: its folder has files, its log no commit yet
+              "DELTA_CREATE_EXTERNAL_TABLE_WITHOUT_TXN_LOG")
 
 
 def is_write_conflict(exc: BaseException) -> bool:
@@ -342,6 +344,12 @@ class TableStore:
                  metrics["numFilesAdded"], time.perf_counter() - started, cols, where)
 
     def create_view(self, view: str, select_sql: str) -> None:
+        """Define a view; locally its SQL is also kept in the warehouse (`<schema>.db/_views/<view>.sql`),
+        where the warehouse catalog of every process finds it."""
         self.ensure_schema()
         self.spark.sql(f"CREATE OR REPLACE VIEW {self.name(view)} AS {select_sql}")
+        if not self.databricks:
+            from lakescore.core.warehouse_catalog import save_view
+
+            save_view(self.spark, self.cfg.storage.schema_name, view, select_sql)
         log.info("view  %-45s defined", self.display(view))

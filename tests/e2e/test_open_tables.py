@@ -1,8 +1,10 @@
 """The prediction tables open without Spark: delta-rs (the `deltalake` package, what Polars and
-DuckDB read Delta with) reads `predictions` as Spark wrote it, rows and change data feed alike."""
+DuckDB read Delta with) reads `predictions` as Spark wrote it, rows and change data feed alike,
+and every other table of the home from its folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -60,3 +62,26 @@ def test_only_predictions_has_change_data_feed(e2e, spark):
     features = DeltaTable(_path(spark, "e2e_flights.features"))
     assert "delta.enableChangeDataFeed" not in features.metadata().configuration
     assert features.protocol().min_reader_version == 1
+
+
+def test_every_table_of_the_home_opens_with_deltalake(e2e, spark, lakescore_home):
+    """The warehouse folder is the catalog: each `<schema>.db/<table>` with a Delta log is a table
+    Spark lists, and delta-rs reads each with Spark's columns and row count; a view is its SQL in
+    `_views/`, listed by Spark too."""
+    from lakescore.core.runtime import warehouse
+
+    schema = "e2e_flights"
+    folder = Path(warehouse(lakescore_home)) / f"{schema}.db"
+    tables = sorted(p.name for p in folder.iterdir() if (p / "_delta_log").is_dir())
+    views = sorted(p.stem for p in (folder / "_views").glob("*.sql"))
+    listed = {r.tableName for r in spark.sql(f"SHOW TABLES IN {schema}").collect()}
+    assert len(tables) >= 10 and "predictions" in tables and views == ["predictions_latest"]
+    assert listed == set(tables) | set(views)
+    for name in tables:
+        dt = DeltaTable(str(folder / name))
+        assert dt.protocol().min_reader_version == 1, name
+        ours = spark.table(f"{schema}.{name}")
+        assert [f.name for f in dt.schema().fields] == ours.columns, name
+        assert dt.to_pyarrow_dataset().count_rows() == ours.count(), name
+    assert spark.table(f"{schema}.predictions_latest").count() == spark.table(f"{schema}.predictions") \
+        .select("flight_id").distinct().count()

@@ -1,4 +1,5 @@
-"""Concurrent writers and the local catalog's one-process limit.
+"""Concurrent writers of one table (threads of one session here; other processes in
+test_many_processes.py).
 
 Two writers of the same table race through Delta's optimistic concurrency: the table store
 retries a lost race (bounded), so writes of different as-ofs both land and writes of the same
@@ -6,17 +7,13 @@ as-of end with one result and no duplicate."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
-import time
 from datetime import date
 
 import pytest
 from pyspark.sql import functions as F
 
 from lakescore.config import parse_config
-from lakescore.core.runtime import CatalogBusy, wait_for_catalog
 from lakescore.core.table_store import is_write_conflict
 from lakescore.transforms.sqltext import eq
 from tests.support import context, events_use_case
@@ -90,29 +87,5 @@ def test_conflict_classification():
 
     assert is_write_conflict(ConcurrentAppendException("Files were added to partition [as_of=2024-01-01]"))
     assert is_write_conflict(RuntimeError("[TABLE_OR_VIEW_ALREADY_EXISTS] Cannot create table"))
+    assert is_write_conflict(RuntimeError("[DELTA_CREATE_EXTERNAL_TABLE_WITHOUT_TXN_LOG] You are trying to create"))
     assert not is_write_conflict(ValueError("column x does not exist"))
-
-
-def test_the_local_catalog_held_by_another_process_gives_one_clear_line(tmp_path):
-    db = tmp_path / "metastore_db"
-    db.mkdir()
-    (db / "dbex.lck").write_text("")
-    # Another process holds the database's lock as Derby does (an exclusive fcntl lock on dbex.lck).
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys, time\n"
-        f"fd = os.open({str(db / 'dbex.lck')!r}, os.O_RDWR)\n"
-        "fcntl.lockf(fd, fcntl.LOCK_EX)\n"
-        "print('held', flush=True)\n"
-        "sys.stdin.readline()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        started = time.monotonic()
-        with pytest.raises(CatalogBusy, match=r"the local catalog .*metastore_db is open in another process.*"
-                                              r"one process at a time.*waited 1s"):
-            wait_for_catalog(tmp_path, wait_seconds=1.0)
-        assert time.monotonic() - started < 5
-    finally:
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=10)
-    wait_for_catalog(tmp_path, wait_seconds=0)   # released with the process: no wait, no error

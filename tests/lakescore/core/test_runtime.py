@@ -45,3 +45,23 @@ def test_run_takes_a_master_option():
 
     out = CliRunner().invoke(app, ["run", "--help"], terminal_width=200)
     assert out.exit_code == 0 and "--master" in out.output and "LAKESCORE_MASTER" in out.output
+
+
+def test_a_session_has_delta_and_the_catalog_and_remembers_only_delta(tmp_path, monkeypatch):
+    """The session's JARs are Delta's and the warehouse catalog's (built from Delta's); the cache of
+    Delta's JARs never takes the catalog's in (it would change the catalog's hash at every build)."""
+    from lakescore.core import runtime
+
+    conf = local_spark_conf(tmp_path)
+    assert conf["spark.sql.catalog.spark_catalog"] == "lakescore.catalog.WarehouseCatalog"
+    assert conf["spark.sql.catalogImplementation"] == "in-memory"
+    assert not any("derby" in v.lower() or "metastore" in v.lower() for v in conf.values())
+    jars = conf["spark.jars"].split(",")
+    assert sum("warehouse-catalog-" in j for j in jars) == 1 and jars[-1].endswith(".jar")
+    assert any("delta-spark" in j for j in jars)
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runtime._jar_cache().parent.mkdir(parents=True)
+    runtime._jar_cache().write_text(conf["spark.jars"])       # what a session's spark.jars holds
+    assert runtime.cached_delta_jars() == jars[:-1]
+    assert runtime._delta_only(conf["spark.jars"]) == jars[:-1]   # what _remember_delta_jars keeps
