@@ -38,6 +38,11 @@ def _source() -> bytes:
 
 
 def _pyspark_jars() -> Path:
+    """Spark's JARs: SPARK_HOME's (a spark-submit driver imports pyspark from a zip there), else
+    the installed pyspark's."""
+    home = os.environ.get("SPARK_HOME")
+    if home and (Path(home) / "jars").is_dir():
+        return Path(home) / "jars"
     import pyspark
 
     return Path(pyspark.__file__).parent / "jars"

@@ -18,7 +18,7 @@ from lakescore.models.training_rows import training_frame
 from tests.support import E2E_AS_OF as AS_OF
 from tests.support import context
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "test_planes"
 EIGHTH = "pmod(xxhash64(tailnum), 8) = 0"   # an eighth of the fleet keeps the test small
 
