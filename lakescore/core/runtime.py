@@ -20,15 +20,11 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from importlib import metadata, resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
 from lakescore.config import UseCase
 from lakescore.core.warehouse_catalog import CATALOG_CLASS, CATALOG_JAR_PREFIX
-
-if TYPE_CHECKING:  # the store imports Delta's API, which a stage's start need not wait for
-    pass
 
 log = logging.getLogger("lakescore")
 
