@@ -11,6 +11,7 @@ from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from lakescore.config import UseCase, deep_merge, parse_config
@@ -192,3 +193,29 @@ def run_e2e(ctx: Context) -> dict:
     results = run_stages(ctx, STAGES)
     results["next_day_monitor"] = monitor.run(context(ctx.cfg, ctx.as_of + timedelta(days=1), ctx.home))
     return results
+
+
+def assert_frames_close(got, want, keys: list[str], ignore: tuple[str, ...] = ("computed_at",)) -> None:
+    """Rows of two frames equal per key, numbers (at any depth: arrays of structs too) up to the
+    float noise of sums added up in another order."""
+    def rows(df):
+        out = {}
+        for r in df.drop(*ignore).collect():
+            out.setdefault(tuple(r[k] for k in keys), []).append(r.asDict(recursive=True))
+        return out
+
+    g, w = rows(got), rows(want)
+    assert g.keys() == w.keys() and g, f"keys differ: {sorted(g.keys() ^ w.keys(), key=repr)[:5]}"
+    assert all(len(v) == 1 for v in g.values()) and all(len(v) == 1 for v in w.values()), f"{keys} is not a key"
+
+    def close(a, b):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+        if isinstance(a, float) and isinstance(b, float):
+            return a == pytest.approx(b, rel=1e-9, abs=1e-12, nan_ok=True)
+        return a == b
+
+    bad = [k for k in g if not close(g[k], w[k])]
+    assert not bad, f"{len(bad)} of {len(g)} keys differ, e.g. {g[bad[0]]} vs {w[bad[0]]}"

@@ -27,6 +27,7 @@ from lakescore.jobs import features, ingest, monitor, promote, score, train
 from lakescore.models import reference_profiles, registry
 from lakescore.monitoring import window_inputs
 from lakescore.transforms.modeling.metrics import explode_slices, quality_metrics
+from tests.support import assert_frames_close
 
 SCHEMA = "test_monitor"
 TRAINED_FOR, FIRST_SCORED, LAST_SCORED, RUN = date(2024, 1, 11), date(2024, 1, 11), date(2024, 1, 16), date(2024, 1, 17)
@@ -246,25 +247,6 @@ def _windows_of(ctx):
     return days, preds, served, models
 
 
-def _same(got, want, keys):
-    """Rows of two frames equal per key, numbers up to float noise."""
-    def rows(df):
-        return {tuple(r[k] for k in keys): r.asDict(recursive=True) for r in df.drop("computed_at").collect()}
-
-    g, w = rows(got), rows(want)
-    assert g.keys() == w.keys() and g
-
-    def close(a, b):
-        if isinstance(a, dict):
-            return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
-        if isinstance(a, float) and isinstance(b, float):
-            return a == pytest.approx(b, rel=1e-9, abs=1e-12)
-        return a == b
-
-    bad = [k for k in g if not close(g[k], w[k])]
-    assert not bad, f"{len(bad)} rows differ, e.g. {g[bad[0]]} vs {w[bad[0]]}"
-
-
 def test_monitor_from_profiles_equals_monitor_from_the_training_rows_re_scored(monitored, spark, monkeypatch):
     home, _ = monitored
     ctx = _ctx(home, RUN)
@@ -289,9 +271,10 @@ def test_monitor_from_profiles_equals_monitor_from_the_training_rows_re_scored(m
     old = monitor.drift_metrics(ctx, preds, served, models, baseline=baseline).where("drift_type = 'BASELINE'")
     new = spark.table(f"{SCHEMA}.drift_metrics").where("drift_type = 'BASELINE'")
     assert new.count() == len(WINDOWS) * len(columns)
-    _same(new, old, ["as_of", "model_id", "column_name", "slice_key", "slice_value"])
+    assert_frames_close(new, old, ["as_of", "model_id", "column_name", "slice_key", "slice_value"])
     old_health = monitor.model_health(ctx, preds, days, _old_health_reference(ctx, models, trained))
-    _same(spark.table(f"{SCHEMA}.model_health"), old_health, ["as_of", "model_id", "check", "slice_key", "slice_value"])
+    assert_frames_close(spark.table(f"{SCHEMA}.model_health"), old_health,
+                        ["as_of", "model_id", "check", "slice_key", "slice_value"])
     for t in trained.values():
         t.unpersist()
 
@@ -316,5 +299,5 @@ def test_a_model_without_a_profile_of_the_config_gets_one_once_from_its_training
     new = monitor.drift_metrics(ctx, preds, served, models, profile=reference_profiles.drift_part(profile))
     old = monitor.drift_metrics(ctx, preds, served, models, baseline=baseline)
     keys = ["as_of", "model_id", "column_name", "slice_key", "slice_value"]
-    _same(new.where("drift_type = 'BASELINE' AND slice_key IS NOT NULL"),
+    assert_frames_close(new.where("drift_type = 'BASELINE' AND slice_key IS NOT NULL"),
           old.where("drift_type = 'BASELINE' AND slice_key IS NOT NULL"), keys)
