@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from lakescore.core.runtime import Context
 from lakescore.core.stage_result import StageResult
-from lakescore.ingest.check import FatalAnomaly, IngestError, Plan, batch_history, changed_types, check_source, run_stale
+from lakescore.ingest.check import FatalAnomaly, IngestError, Plan, batch_history, changed_columns, check_source, run_stale
 from lakescore.ingest.raw_landing import land
 from lakescore.ingest.write import write, write_fatal
 
@@ -53,10 +53,10 @@ def run(ctx: Context) -> IngestResult:
         if src.landing is None and not store.exists(cfg.raw_table(source)):
             raise IngestError(f"table {store.display(cfg.raw_table(source))} does not exist and "
                               f"sources.{source}.landing is not set")
-        changed = changed_types(ctx, source, src)
+        changed = changed_columns(ctx, source, src)
         if changed:
             shown = ", ".join(f"{c} is {old} there, {new} in the contract" for c, (old, new) in changed.items())
-            raise IngestError(f"table {store.display(cfg.clean_table(source))}: the contract changed column types "
+            raise IngestError(f"table {store.display(cfg.clean_table(source))}: the contract changed its columns "
                               f"({shown}); nothing was written: re-check its batches under the contract with "
                               + _replay_hint(ctx, source))
     history = batch_history(ctx)

@@ -42,7 +42,7 @@ def ingest_replay(
                    f"checked under contract {result.contract} (--force replays them anyway)")
         return
     if result.rebuilt:
-        typer.echo(f"{ctx.tables.display(ctx.cfg.clean_table(source))} rebuilt with the contract's types: "
+        typer.echo(f"{ctx.tables.display(ctx.cfg.clean_table(source))} rebuilt with the contract's columns: "
                    + ", ".join(f"{c} {old} -> {new}" for c, (old, new) in result.rebuilt.items()))
     typer.echo(f"replayed {len(result.batches)} batch(es) of {source} under contract {result.contract}:")
     width = max(len("batch"), *(len(r.batch_id) for r in result.batches))

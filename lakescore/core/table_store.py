@@ -176,7 +176,13 @@ class TableStore:
         """Log the commit this write made (found by its commit metadata `token`, whatever other
         writers committed since) and return the rows it wrote (from Delta's metrics)."""
         history = DeltaTable.forName(self.spark, self.name(table)).history(COMMIT_LOOKBACK)
-        last = history.where(F.col("userMetadata") == token).first() or history.first()
+        last = history.where(F.col("userMetadata") == token).first()
+        if last is None:
+            # Delta makes no commit for a MERGE that changes nothing (an unchanged snapshot
+            # export): nothing was written, and the newest commit is another write's
+            log.info("write %-45s rows=0 (no change: no commit) %.1fs %s", self.display(table),
+                     time.perf_counter() - started, what)
+            return 0
         metrics = last["operationMetrics"] or {}
         if "numTargetRowsInserted" in metrics:
             rows = int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))

@@ -158,18 +158,32 @@ def pending_batches(ctx: Context, source: str) -> list[str]:
     return sorted(r[BATCH_ID] for r in batches.collect())
 
 
-def changed_types(ctx: Context, source: str, src: Source) -> dict[str, tuple[str, str]]:
-    """Declared columns whose type in clean_<source> differs from the contract's:
-    column -> (in the table, in the contract)."""
+ABSENT = "absent"
+
+
+def changed_columns(ctx: Context, source: str, src: Source) -> dict[str, tuple[str, str]]:
+    """Columns of clean_<source> the contract changed since the table was written: a declared
+    column whose type differs, a declared or derived column the table lacks, a column of the
+    table the contract no longer declares or derives (lakescore's own `_` columns aside):
+    column -> (in the table, in the contract), `absent` where it is not."""
     store, clean = ctx.tables, ctx.cfg.clean_table(source)
     if not store.exists(clean):
         return {}
-    have = {f.name.lower(): f.dataType for f in store.spark.table(store.display(clean)).schema.fields}
+    have = {f.name.lower(): (f.name, f.dataType) for f in store.spark.table(store.display(clean)).schema.fields}
     out = {}
     for name, spec in src.columns.items():
         current, wanted = have.get(name.lower()), schemas.CONTRACT_TYPES[spec.type]
-        if current is not None and current.simpleString() != wanted.simpleString():
-            out[name] = (current.simpleString(), wanted.simpleString())
+        if current is None:
+            out[name] = (ABSENT, wanted.simpleString())
+        elif current[1].simpleString() != wanted.simpleString():
+            out[name] = (current[1].simpleString(), wanted.simpleString())
+    for name in src.derived:
+        if name.lower() not in have:
+            out[name] = (ABSENT, "derived")
+    declared = {c.lower() for c in (*src.columns, *src.derived)}
+    for lower, (name, dtype) in have.items():
+        if lower not in declared and not name.startswith("_"):
+            out[name] = (dtype.simpleString(), ABSENT)
     return out
 
 

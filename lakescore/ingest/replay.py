@@ -12,7 +12,8 @@ new contract hash and `replayed_at`. Rows in = clean + quarantined is reconciled
 
 By default only batches checked under another contract than today's are replayed, so a second
 replay without a contract change does nothing. When the contract changed a column's type, the
-clean table is rebuilt with the new types from every batch of the source.
+clean table is rebuilt with the new types from every batch of the source; so it is when a
+column was declared or derived since the table was written, or is no longer.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import date
 from pyspark.sql import functions as F
 
 from lakescore.core.runtime import Context
-from lakescore.ingest.check import FatalAnomaly, IngestError, changed_types, check_source, contract_hash
+from lakescore.ingest.check import FatalAnomaly, IngestError, changed_columns, check_source, contract_hash
 from lakescore.ingest.write import write, write_fatal
 
 log = logging.getLogger("lakescore.replay")
@@ -84,9 +85,9 @@ def replay(ctx: Context, source: str, *, batches: list[str] | None = None, since
                           f"{source} were not processed (pending batches are checked by `lakescore run ingest`)")
     selected = [r for r in done if (not batches or r["batch_id"] in batches)
                 and (since is None or r["as_of"] >= since) and (force or r["contract_hash"] != current)]
-    rebuilt = changed_types(ctx, source, src)
+    rebuilt = changed_columns(ctx, source, src)
     if rebuilt:
-        log.info("replay %s: the contract changed column types %s: every batch is re-checked and %s rebuilt",
+        log.info("replay %s: the contract changed columns %s: every batch is re-checked and %s rebuilt",
                  source, rebuilt, ctx.tables.display(cfg.clean_table(source)))
         selected = list(done)
     history = bool(selected) and src.arrival == "snapshot"

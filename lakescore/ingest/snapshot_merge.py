@@ -80,7 +80,10 @@ def write_snapshots(ctx: Context, source: str, rows: DataFrame, clean: DataFrame
             raise IngestError(f"table {store.display(table)}: batch {batch}: {expected} version changes staged, "
                                f"{written} written")
         n_clean = incoming.count()
-        n_held = held.join(incoming.select(*key), on=key, how="left_anti").count()  # kept their previous version
+        # held: rejected here, with no valid row in this batch, and a previous version to keep
+        # (a key first seen in a rejected row has none: it is only quarantined)
+        n_held = held.join(incoming.select(*key), on=key, how="left_anti") \
+            .join(current.select(*key), on=key, how="left_semi").count()
         log.info("clean %s: snapshot %s at %s: %d rows, %d new, %d changed, %d gone, %d held", source, batch, at,
                  n_clean, counts["new"] or 0, counts["changed"] or 0, counts["gone"] or 0, n_held)
         totals["rows_clean"] += n_clean

@@ -1,5 +1,6 @@
-"""A snapshot catalog end to end on tiny data: a product catalog exported three times (changes,
-additions, a removal, a rejected row), scored every day, with labels from an outcome window of
+"""A snapshot catalog end to end on tiny data: a product catalog exported five times (changes,
+additions, a removal, rejected rows, a line with a missing field, an unchanged re-export, an
+export whose valid rows are all unchanged), scored every day, with labels from an outcome window of
 orders. Checks the versions in clean_products, one row per active entity per as-of in features
 and predictions, a product exported after an as-of's prediction time not scored on it, labels
 only from closed windows, and an empty as-of through every stage."""
@@ -28,18 +29,21 @@ AS_OF = START + timedelta(days=39)
 PRODUCTS = [f"p{i:02d}" for i in range(60)]
 
 
-def _catalog(day: int, removed: set[str] = frozenset(), extra: dict | None = None, bad: set[str] = frozenset()) -> str:
-    """A full export of the catalog as of START + day: sku, category, price, retired, exported_on."""
+def _catalog(day: int, removed: set[str] = frozenset(), extra: dict | None = None, bad: set[str] = frozenset(),
+             prices_of: int | None = None, raw: tuple[str, ...] = ()) -> str:
+    """A full export of the catalog as of START + day: sku, category, price, retired, exported_on
+    (prices as on day `prices_of`, default `day`; `raw` lines appended as they are)."""
     lines = ["sku,category,price,retired,exported_on"]
+    priced = day if prices_of is None else prices_of
     for i, sku in enumerate(PRODUCTS):
         if sku in removed:
             continue
-        price = "oops" if sku in bad else f"{10 + i + (day if i % 7 == 0 else 0)}.5"   # every 7th reprices
+        price = "oops" if sku in bad else f"{10 + i + (priced if i % 7 == 0 else 0)}.5"   # every 7th reprices
         retired = "true" if sku == "p05" and day >= 20 else "false"
         lines.append(f"{sku},{'hot' if i % 3 == 0 else 'cold'},{price},{retired},{START + timedelta(days=day)}")
     for sku, category in (extra or {}).items():
         lines.append(f"{sku},{category},99.5,false,{START + timedelta(days=day)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *raw]) + "\n"
 
 
 def _orders() -> str:
@@ -102,7 +106,7 @@ def use_case(folder) -> dict:
 
 @pytest.fixture(scope="module")
 def catalog(spark, lakescore_home, tmp_path_factory):
-    """Three exports landed on days 0, 10 and 20, then the orders; ingested after each landing."""
+    """Exports landed on days 0, 10, 20, 25 and 30, then the orders; ingested after each landing."""
     spark.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     folder = tmp_path_factory.mktemp("catalog")
     (folder / "products").mkdir()
@@ -110,10 +114,17 @@ def catalog(spark, lakescore_home, tmp_path_factory):
     config = folder / "catalog.yml"
     config.write_text(yaml.safe_dump(use_case(folder)))
     cfg = load_config(config)
+    later = dict(removed={"p10"}, extra={"p90": "hot"}, bad={"p12"}, prices_of=20)
     exports = [
         (0, _catalog(0)),
         (10, _catalog(10, removed={"p10"}, extra={"p90": "hot"})),            # one gone, one new, reprices
-        (20, _catalog(20, removed={"p10"}, extra={"p90": "hot"}, bad={"p12"})),  # p12's row is rejected; p05 retires
+        # p12's row is rejected (held: it keeps its version); p05 retires; p91's first row is
+        # rejected (quarantined, not held: it has no version to keep)
+        (20, _catalog(20, **later, raw=(f"p91,hot,oops,false,{START + timedelta(days=20)}",))),
+        # the same catalog exported again: no version changes, no commit, no error
+        (25, _catalog(25, **later)),
+        # damaged rows only (p13's price, a line with a missing field): every valid row unchanged
+        (30, _catalog(30, **{**later, "bad": {"p12", "p13"}}, raw=("p92,cold,5.5",))),
     ]
     results = []
     for day, text in exports:
@@ -130,7 +141,13 @@ def test_snapshots_keep_one_current_row_per_key_and_their_history(catalog, spark
     second = results[1]["products"]
     assert (second["new"], second["gone"], second["changed"]) == (1, 1, 9)   # p90; p10; p00, p07, .., p56 repriced
     third = results[2]["products"]
-    assert third["rows_quarantined"] == 1 and third["held"] == 1             # p12 keeps its version
+    assert third["rows_quarantined"] == 2 and third["held"] == 1             # p12 keeps its version; p91 has none
+    again = results[3]["products"]
+    assert (again["new"], again["changed"], again["gone"], again["versions_written"]) == (0, 0, 0, 0)
+    assert again["rows_in"] == 60 and again["held"] == 1
+    damaged = results[4]["products"]
+    assert (damaged["new"], damaged["changed"], damaged["gone"], damaged["versions_written"]) == (0, 0, 0, 0)
+    assert damaged["rows_quarantined"] == 3 and damaged["held"] == 2          # p12, p13 held; p92's line quarantined
     clean = spark.table(f"{SCHEMA}.clean_products")
     current = clean.where("_valid_to IS NULL")
     assert current.groupBy("sku").count().where("count > 1").count() == 0
@@ -143,7 +160,12 @@ def test_snapshots_keep_one_current_row_per_key_and_their_history(catalog, spark
     p12 = clean.where("sku = 'p12' AND _valid_to IS NULL").first()
     assert p12.price == 22.5 and p12.exported_on == START                    # the version before the bad row
     held = spark.table(f"{SCHEMA}.alerts").where("kind = 'snapshot_held'").collect()
-    assert len(held) == 1 and held[0].value == 1.0
+    assert sorted((r.as_of, r.value) for r in held) == [(START + timedelta(days=d), n) for d, n in
+                                                         ((20, 1.0), (25, 1.0), (30, 2.0))]
+    quality = spark.table(f"{SCHEMA}.data_quality").where("source = 'products'")
+    assert quality.count() == 5                                               # a row for every export, the no-op too
+    p13 = clean.where("sku = 'p13' AND _valid_to IS NULL").first()
+    assert p13.exported_on == START                                           # its first version, kept
 
 
 def test_features_hold_one_row_per_active_entity_known_at_each_as_of(catalog, spark):

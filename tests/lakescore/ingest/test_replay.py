@@ -80,22 +80,27 @@ def test_replay_after_a_type_fix_moves_the_rows_back(spark, home, tmp_path):
     old_hash = spark.table(f"{SCHEMA}.data_quality").first()["contract_hash"]
 
     fixed = CONTRACT["columns"] | {"price": {"type": "double"}}
-    data = deep_merge(copy.deepcopy(CONFIG), {"sources": {"events": {"columns": fixed}}})
+    derived = {"price_cents": "price * 100"}         # a column derived since the table was written
+    data = deep_merge(copy.deepcopy(CONFIG), {"sources": {"events": {"columns": fixed, "derived": derived}}})
     config = tmp_path / "fixed.yml"
     config.write_text(yaml.safe_dump(data))
     # a new batch under the fixed contract cannot go into a clean table typed by the old one
     _batch(spark, [("9", "a", "3.25", AT)], "b3", "2024-01-03 12:00:00")
-    with pytest.raises(ingest.IngestError, match=r"clean_events: the contract changed column types \(price is "
-                                                 r"bigint there, double in the contract\); nothing was written"):
-        ingest.run(_ctx(home, as_of=date(2024, 1, 4), columns=fixed))
+    with pytest.raises(ingest.IngestError, match=r"clean_events: the contract changed its columns \(price is "
+                                                 r"bigint there, double in the contract, price_cents is absent there, "
+                                                 r"derived in the contract\); nothing was written: .* ingest replay"):
+        ingest.run(_ctx(home, as_of=date(2024, 1, 4), columns=fixed, derived=derived))
 
     result = CliRunner().invoke(app, ["ingest", "replay", "-c", str(config), "--source", "events"])
     assert result.exit_code == 0, result.output
-    assert "test_replay.clean_events rebuilt with the contract's types: price bigint -> double" in result.stdout
+    assert ("test_replay.clean_events rebuilt with the contract's columns: price bigint -> double, "
+            "price_cents absent -> derived") in result.stdout
     assert "moved to clean: 3 row(s); moved to quarantine: 0 row(s)" in result.stdout
     clean = {r["id"]: r["price"] for r in spark.table(f"{SCHEMA}.clean_events").collect()}
     assert clean == {1: 1500.0, 2: None, 3: 20.0, 4: None, 5: None, 6: 7.5, 7: None, 8: None}
     assert dict(spark.table(f"{SCHEMA}.clean_events").dtypes)["price"] == "double"
+    cents = {r["id"]: r["price_cents"] for r in spark.table(f"{SCHEMA}.clean_events").collect()}
+    assert cents[1] == 150000.0 and cents[6] == 750.0
     assert spark.table(f"{SCHEMA}.quarantine").count() == 0
     new_hash = contract_hash(parse_config(data).sources["events"])
     dq = spark.table(f"{SCHEMA}.data_quality").collect()
@@ -109,7 +114,7 @@ def test_replay_after_a_type_fix_moves_the_rows_back(spark, home, tmp_path):
                 for t in ("clean_events", "quarantine", "data_quality")}
     again = CliRunner().invoke(app, ["ingest", "replay", "-c", str(config), "--source", "events"])
     assert again.exit_code == 0 and "nothing to replay" in again.stdout
-    ctx = _ctx(home, as_of=date(2024, 1, 4), columns=fixed)
+    ctx = _ctx(home, as_of=date(2024, 1, 4), columns=fixed, derived=derived)
     assert {t: ctx.tables.version(t) for t in versions} == versions
     # and the new batch now goes in
     assert ingest.run(ctx)["events"] == {"rows_in": 1, "rows_clean": 1, "rows_quarantined": 0}
