@@ -24,6 +24,14 @@ def lakescore_home(tmp_path_factory) -> Path:
     return home
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def spark(lakescore_home):
     from pyspark.sql import SparkSession
@@ -39,6 +47,9 @@ def spark(lakescore_home):
         "spark.default.parallelism": "2",
         "spark.driver.memory": "2g",
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        # a port of its own for the Spark Connect endpoint a test may start on this session
+        # (tests/lakescore/cli/test_sql_endpoint.py; one session per xdist worker)
+        "spark.connect.grpc.binding.port": str(_free_port()),
     })
     if os.environ.get("LAKESCORE_TEST_CODEGEN") != "1":
         # The suite runs hundreds of small queries: compiling each plan (whole-stage codegen,

@@ -1,6 +1,7 @@
 """The `lakescore` command line: run stages, query tables, draft contracts, replay ingested
 batches, document features, check, register and roll back models, predict on demand, export
-Prometheus metrics, tell whether training is due, set up spark-submit. Each command group is a module of this package."""
+Prometheus metrics, tell whether training is due, serve the home over Spark Connect, set up
+spark-submit. Each command group is a module of this package."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from lakescore.cli.model import model_app, print_checks
 from lakescore.cli.predict import predict
 from lakescore.cli.report import report
 from lakescore.cli.retrain import retrain_needed
+from lakescore.cli.serve import serve
 from lakescore.cli.sql import sql
 from lakescore.cli.submit import submit
 from lakescore.cli.tables import tables_app
@@ -41,6 +43,7 @@ app.add_typer(contract_app, name="contract")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(model_app, name="model")
 app.command()(sql)
+app.command()(serve)
 app.command()(predict)
 app.command()(metrics)
 app.command("retrain-needed")(retrain_needed)

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from lakescore.config import ConfigError
+from lakescore.core import endpoint
 from lakescore.core.stage_runner import ConfigOpt, SetOpt, TargetOpt, fail, make_context, setup_logging
 from lakescore.transforms.sqltext import ident
 
@@ -69,16 +70,25 @@ def check_read_only(spark, query: str) -> str:
     while text.endswith(";"):
         text = text[:-1].rstrip()
     try:
-        plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
+        if getattr(spark, "_jsparkSession", None) is None:
+            # a Spark Connect session (the endpoint): no JVM here, so the server parses it;
+            # EXPLAIN runs nothing, and its parsed plan is the tree the JVM's parser returns
+            explained = spark.sql(f"EXPLAIN EXTENDED {text}").first()[0]
+            tree = explained.split("== Parsed Logical Plan ==\n", 1)[-1].split("\n\n== Analyzed", 1)[0]
+            name = _NODE.match(tree).group(1)
+            command = _READ_ONLY_COMMANDS.match(name) is not None
+        else:
+            plan = spark._jsparkSession.sessionState().sqlParser().parsePlan(text)
+            name, tree = plan.getClass().getSimpleName(), None
+            command = spark._jvm.java.lang.Class.forName(
+                "org.apache.spark.sql.catalyst.plans.logical.Command").isInstance(plan)
     except ParseException as exc:
         raise ValueError(f"cannot parse the query: {str(exc).strip().splitlines()[0]}") from None
-    name = plan.getClass().getSimpleName()
-    command = spark._jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
-    if command.isInstance(plan):
+    if command:
         if not _READ_ONLY_COMMANDS.match(name):
             raise ValueError(f"{REFUSED}: refused {name}")
         return text
-    tree = plan.treeString()
+    tree = tree if tree is not None else plan.treeString()
     for line in tree.splitlines():
         node = _NODE.match(line)
         if node and _WRITING_NODES.search(node.group(1)):
@@ -111,12 +121,24 @@ def sql(
     limit: Annotated[int, typer.Option(help="most rows to print (0: all)")] = 1000,
     target: TargetOpt = None,
     overrides: SetOpt = None,
+    use_endpoint: Annotated[bool, typer.Option(
+        "--endpoint/--no-endpoint", help="query through `lakescore serve`'s endpoint when one runs on the "
+                                         "home (default), or always start a session of its own")] = True,
 ) -> None:
-    """Run a read-only SQL query in the use case's schema and print the result."""
+    """Run a read-only SQL query in the use case's schema and print the result (through the
+    home's endpoint when `lakescore serve` runs, in seconds; else in a session of its own)."""
     setup_logging(logging.WARNING)
     try:
         ctx = make_context(config, date.today(), target, overrides=overrides)
-        spark, store = ctx.spark, ctx.tables
+        served = None if ctx.databricks or not use_endpoint else endpoint.running(ctx.home)
+        if served is not None:
+            typer.echo(f"(through the endpoint {served.url})", err=True)
+            from lakescore.core.table_store import TableStore
+
+            spark = endpoint.remote_session(served)
+            store = TableStore(spark, ctx.cfg)
+        else:
+            spark, store = ctx.spark, ctx.tables
         text = check_read_only(spark, query)
         if ctx.databricks and ctx.cfg.storage.catalog:
             spark.sql(f"USE CATALOG {ident(ctx.cfg.storage.catalog)}")

@@ -169,8 +169,9 @@ def _check_delta(spark: SparkSession) -> None:
         ) from None
 
 
-def get_spark(home: Path | None = None) -> SparkSession:
-    """The SparkSession: the active one if any (Databricks, notebooks, tests), else a local one."""
+def get_spark(home: Path | None = None, extra: dict[str, str] | None = None) -> SparkSession:
+    """The SparkSession: the active one if any (Databricks, notebooks, tests), else a local one
+    (with the `extra` settings on top of lakescore's)."""
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -181,7 +182,7 @@ def get_spark(home: Path | None = None) -> SparkSession:
     started = time.perf_counter()
     home = home or local_home()
     builder = SparkSession.builder
-    for key, value in local_spark_conf(home).items():
+    for key, value in {**local_spark_conf(home), **(extra or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     _check_delta(spark)
