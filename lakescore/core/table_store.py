@@ -172,17 +172,18 @@ class TableStore:
             except schemas.SchemaMismatch as exc:
                 raise SchemaError(str(exc)) from None
 
-    def _log_write(self, table: str, started: float, what: str, token: str) -> int:
+    def _log_write(self, table: str, started: float, what: str, token: str, merged: bool = False) -> int:
         """Log the commit this write made (found by its commit metadata `token`, whatever other
         writers committed since) and return the rows it wrote (from Delta's metrics)."""
         history = DeltaTable.forName(self.spark, self.name(table)).history(COMMIT_LOOKBACK)
         last = history.where(F.col("userMetadata") == token).first()
-        if last is None:
+        if last is None and merged:
             # Delta makes no commit for a MERGE that changes nothing (an unchanged snapshot
             # export): nothing was written, and the newest commit is another write's
             log.info("write %-45s rows=0 (no change: no commit) %.1fs %s", self.display(table),
                      time.perf_counter() - started, what)
             return 0
+        last = last or history.first()   # a write always commits: its commit is the newest
         metrics = last["operationMetrics"] or {}
         if "numTargetRowsInserted" in metrics:
             rows = int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))
@@ -227,7 +228,13 @@ class TableStore:
                 self._ensure_properties(table, properties)
             if replace_where:
                 writer = writer.option("replaceWhere", replace_where)
-            writer.saveAsTable(self.display(table))
+            # the session's setting too: a table created by an append (CREATE TABLE AS SELECT)
+            # does not record the writer's option
+            self.spark.conf.set(USER_METADATA_CONF, token)
+            try:
+                writer.saveAsTable(self.display(table))
+            finally:
+                self.spark.conf.unset(USER_METADATA_CONF)
 
         self._retrying(commit, table)
         return self._log_write(table, started, f"{mode}" + (f" where {replace_where}" if replace_where else ""), token)
@@ -263,7 +270,7 @@ class TableStore:
 
         self._retrying(commit, table)
         return self._log_write(table, started, f"merge on {', '.join(keys)}"
-                               + (f", replacing {delete_where}" if delete_where else ""), token)
+                               + (f", replacing {delete_where}" if delete_where else ""), token, merged=True)
 
     def replace(self, df: DataFrame, table: str, scope: str, *, keys: Iterable[str] = (),
                 keep: Iterable[str] = (), partition_by: Iterable[str] = ()) -> int:
@@ -325,7 +332,7 @@ class TableStore:
                 self.spark.conf.unset(USER_METADATA_CONF)
 
         self._retrying(commit, table)
-        return self._log_write(table, started, f"versions by {', '.join(keys)}", token)
+        return self._log_write(table, started, f"versions by {', '.join(keys)}", token, merged=True)
 
     def _ensure_properties(self, table: str, properties: dict[str, str]) -> None:
         """Set properties a table created before they were declared lacks (once per store)."""

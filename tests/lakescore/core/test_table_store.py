@@ -61,6 +61,22 @@ def test_merge_upserts_by_key_keeps_asked_columns_and_deletes_what_its_scope_los
     assert spark.table("test_table_store.merged").where("id = 4").first().as_of == D1
 
 
+def test_each_write_finds_its_own_commit_and_a_merge_that_changes_nothing_wrote_nothing(spark, store):
+    # a table created by an append (CREATE TABLE AS SELECT) records its commit's metadata too
+    assert store.write(_rows(spark, [(1, "a", D1), (2, "a", D1), (3, "a", D1)]), "created", mode="append") == 3
+    first = spark.sql("DESCRIBE HISTORY test_table_store.created").first()
+    assert first.operation == "CREATE TABLE AS SELECT" and first.userMetadata
+    store.write(_rows(spark, [(7, "b", D2)]), "created", mode="append")
+    # versions to close or open: none (an unchanged snapshot export); Delta makes no commit, and
+    # the count is 0, not the newest commit's
+    versioned = _rows(spark, [(1, "a", D1)]).withColumn("_valid_to", F.lit(None).cast("date"))
+    store.write(versioned, "versioned")
+    staged = versioned.where("FALSE").withColumn("_close", F.lit(False))
+    version = store.version("versioned")
+    assert store.merge_versions(staged, "versioned", ["id"], "_close", "_valid_to") == 0
+    assert store.version("versioned") == version
+
+
 def test_a_write_off_the_documented_schema_names_the_table_and_column(spark, store):
     alerts = store.cfg.tables.alerts
     bad = spark.range(1).select(F.lit("x").alias("alert_id"))
