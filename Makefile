@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 # runs on one worker: tests/conftest.py); WORKERS=0 runs in this process
 WORKERS ?= 2
 XDIST   := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
+# the 25 slowest tests and fixtures of each run, at its end (where the suite's time goes)
+DURATIONS ?= --durations=25
 
 .PHONY: demo test lint slow reliability cluster setup clean clean-demo bench bench-scale
 
@@ -33,7 +35,7 @@ demo: $(STAMP)
 
 ## test: set up, then run the test suite (on WORKERS=2 xdist workers)
 test: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(DURATIONS) $(PYTEST_ARGS)
 
 ## lint: ruff (configured in pyproject.toml) over the code, the tests, the notebooks and the benchmarks
 lint: $(STAMP)
@@ -41,7 +43,7 @@ lint: $(STAMP)
 
 ## slow: the multi-stage scenario tests (marker `slow`, left out of `make test` to keep it near 10 minutes)
 slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow $(XDIST) $(DURATIONS) $(PYTEST_ARGS)
 
 ## reliability: the slow fault-injection suite (marker `reliability`, left out of `make test`)
 ## (two processes side by side: the 10,000 raw batches, which need no reference home, beside the

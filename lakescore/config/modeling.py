@@ -49,6 +49,10 @@ class Retrain(Strict):
     on_trigger: bool = Field(
         True, description="retrain when the monitor stage has opened a retraining trigger (an alerts row "
         "kind retrain_triggered) after @champion's training cutoff")
+    cool_down_days: int | None = Field(
+        7, ge=1, description="after the gate refuses a challenger, the schedule and the age limit wait this "
+        "many days from that as-of before training again (a retraining trigger opened after the refusal "
+        "does not wait); null: no cool-down")
 
     @model_validator(mode="after")
     def _order(self) -> Retrain:
