@@ -104,7 +104,8 @@ def comparison_checks(ctx: Context, challenger: registry.ModelRef, champion: reg
 
 def _best_recent(ctx: Context, challenger, champion, champion_metrics, value: float, rows) -> dict:
     cfg, metric = ctx.cfg, ctx.cfg.model.primary_metric
-    history = model_validations.promoted_history(ctx, challenger.name, cfg.gate.slow.versions)
+    history = model_validations.promoted_history(ctx, challenger.name, cfg.gate.slow.versions,
+                                                 excluding=challenger.version)
     values, skipped = {}, []
     for version in history:
         if champion is not None and version == champion.version and champion_metrics:

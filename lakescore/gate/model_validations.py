@@ -44,13 +44,17 @@ def gated_before(ctx: Context, name: str, version: str) -> dict | None:
     return row.asDict() if row else None
 
 
-def promoted_history(ctx: Context, name: str, limit: int) -> list[str]:
+def promoted_history(ctx: Context, name: str, limit: int, excluding: str | None = None) -> list[str]:
     """The last `limit` versions promoted to @champion, newest first, leaving out versions rolled
-    back since."""
+    back since and the version `excluding` (the candidate being gated: a promote killed after
+    its rows were written and before the alias moved left it recorded as promoted)."""
     table = _table(ctx)
     if table is None:
         return []
-    events = (table.where(all_of(eq(MODEL_NAME, name), in_list("decision", [PROMOTED, ROLLBACK])))
+    scope = [eq(MODEL_NAME, name), in_list("decision", [PROMOTED, ROLLBACK])]
+    if excluding is not None:
+        scope.append(f"NOT ({eq(MODEL_VERSION, excluding)})")
+    events = (table.where(all_of(*scope))
               .groupBy(MODEL_VERSION).agg(
                   F.max(F.when(F.col("decision") == PROMOTED, F.col("validated_at"))).alias("promoted_at"),
                   F.max(F.when(F.col("decision") == ROLLBACK, F.col("validated_at"))).alias("rolled_back_at")))
