@@ -24,19 +24,12 @@ def lakescore_home(tmp_path_factory) -> Path:
     return home
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def spark(lakescore_home):
     from pyspark.sql import SparkSession
 
     from lakescore.core.runtime import _check_delta, _remember_delta_jars, local_spark_conf
+    from tests.support import free_port
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -49,7 +42,7 @@ def spark(lakescore_home):
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
         # a port of its own for the Spark Connect endpoint a test may start on this session
         # (tests/lakescore/cli/test_sql_endpoint.py; one session per xdist worker)
-        "spark.connect.grpc.binding.port": str(_free_port()),
+        "spark.connect.grpc.binding.port": str(free_port()),
     })
     if os.environ.get("LAKESCORE_TEST_CODEGEN") != "1":
         # The suite runs hundreds of small queries: compiling each plan (whole-stage codegen,

@@ -219,3 +219,12 @@ def assert_frames_close(got, want, keys: list[str], ignore: tuple[str, ...] = ("
 
     bad = [k for k in g if not close(g[k], w[k])]
     assert not bad, f"{len(bad)} of {len(g)} keys differ, e.g. {g[bad[0]]} vs {w[bad[0]]}"
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

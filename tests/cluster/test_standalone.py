@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,16 +20,11 @@ import pyspark
 import pytest
 
 from tests.reliability.harness import AS_OF, SCHEMA, command, write_use_case
+from tests.support import free_port
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _state(ui_port: int) -> dict:
@@ -42,7 +36,7 @@ def _state(ui_port: int) -> dict:
 def cluster(tmp_path_factory):
     """A standalone master and two workers; yields (master URL, master UI port)."""
     logs = tmp_path_factory.mktemp("cluster")
-    port, ui = _free_port(), _free_port()
+    port, ui = free_port(), free_port()
     env = {**os.environ, "SPARK_HOME": str(SPARK_CLASS.parents[1]), "PYTHONPATH": str(ROOT),
            "SPARK_LOG_DIR": str(logs), "SPARK_WORKER_DIR": str(logs / "work")}
     url = f"spark://127.0.0.1:{port}"
@@ -62,7 +56,7 @@ def cluster(tmp_path_factory):
         for i in range(2):
             procs.append(subprocess.Popen(
                 [str(SPARK_CLASS), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1",
-                 "--memory", "1g", "--webui-port", str(_free_port()), "--work-dir", str(logs / f"work{i}"), url],
+                 "--memory", "1g", "--webui-port", str(free_port()), "--work-dir", str(logs / f"work{i}"), url],
                 env=env, stdout=open(logs / f"worker{i}.log", "w"), stderr=subprocess.STDOUT))
         while len([w for w in _state(ui)["workers"] if w["state"] == "ALIVE"]) < 2:
             if time.monotonic() > deadline:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import yaml
 from lakescore.config import parse_config
 from lakescore.core import endpoint
 from lakescore.jobs import ingest
-from tests.support import context, events_use_case
+from tests.support import context, events_use_case, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +55,6 @@ def _use_case(tmp_path: Path, name: str) -> tuple[Path, dict]:
     return path, data
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen([*args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -83,7 +76,7 @@ def test_a_stage_writes_while_sql_a_notebook_and_another_use_cases_stage_run(spa
     env = {**os.environ, "LAKESCORE_HOME": str(lakescore_home), "PYTHONPATH": str(ROOT),
            "LAKESCORE_DRIVER_MEMORY": "1g"}
 
-    port = _free_port()
+    port = free_port()
     server = _start(str(BIN / "lakescore"), "serve", "-c", str(a_path), "--port", str(port), env=env)
     try:
         deadline = time.monotonic() + 600
