@@ -305,7 +305,9 @@ def run(ctx: Context) -> TrainResult:
     run_tables.write_feature_report(ctx, ref.name, ref.version, run.info.run_id, report)
     run_tables.write_feature_alerts(ctx, ref.name, ref.version, report, gain)
     # the version's reference profile (what monitor compares it with) before any alias names it
-    reference_profiles.write(ctx, ref.name, ref.version, profile)
+    # (and the profiles of the versions it supersedes: a killed run's, the replaced challenger's)
+    reference_profiles.write(ctx, ref.name, ref.version, profile,
+                             replacing=tuple(run_tables.superseded_versions(ctx, ref.name, ref.version)))
     registry.set_alias(ref, registry.CHALLENGER)
     primary = cfg.model.primary_metric
     log.info("train: %s version %s, run %s, %d train / %d test / %d out-of-time rows, test %s=%.4f, "

@@ -126,8 +126,10 @@ def _scope(cfg: UseCase, name: str, versions: list[str]) -> str:
     return all_of(eq(MODEL_NAME, name), in_list(MODEL_VERSION, versions), eq("profile_key", profile_key(cfg)))
 
 
-def write(ctx: Context, name: str, version: str, profile: Profile) -> int:
-    """The profile as version `version`'s rows (replacing its rows of the same profile key)."""
+def write(ctx: Context, name: str, version: str, profile: Profile, replacing: tuple[str, ...] = ()) -> int:
+    """The profile as version `version`'s rows, replacing its rows of the same profile key and
+    those of the versions in `replacing` (train: the versions its run supersedes; a version left
+    without a profile that monitor needs gets one computed from its training rows)."""
     cfg, store, table = ctx.cfg, ctx.tables, ctx.cfg.tables.reference_profiles
     mid, key, now = f"{name}/{version}", profile_key(cfg), ctx.now()
     config = json.dumps(profile_config(cfg), sort_keys=True)
@@ -142,7 +144,7 @@ def write(ctx: Context, name: str, version: str, profile: Profile) -> int:
                      profile.evaluation if whole else None, profile.evaluation_name if whole else None,
                      profile.source, config, now))
     df = ctx.spark.createDataFrame(rows, schemas.REFERENCE_PROFILES.struct())
-    where = _scope(cfg, name, [version]) if store.exists(table) else None
+    where = _scope(cfg, name, [version, *replacing]) if store.exists(table) else None
     written = store.write(df, table, replace_where=where)
     log.info("reference profile of %s (key %s, from %s): %d rows", mid, key, profile.source, len(rows))
     return written

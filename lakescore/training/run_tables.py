@@ -40,6 +40,25 @@ def kept_versions(name: str) -> set[str]:
     return {str(v) for a, v in aliases.items() if a != registry.CHALLENGER}
 
 
+def superseded_versions(ctx: Context, name: str, version: str) -> list[str]:
+    """The versions of model `name` trained for this as-of (their run's `as_of` param) that no
+    alias other than @challenger names, `version` aside: what a re-run of train for the as-of
+    supersedes (a version a killed run registered, or the challenger it replaces). For the tables
+    without an as-of column (reference_profiles); one registry search and one run search."""
+    kept = kept_versions(name) | {str(version)}
+    try:
+        found = MlflowClient().search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    candidates = {v.run_id: str(v.version) for v in found if str(v.version) not in kept and v.run_id}
+    if not candidates:
+        return []
+    ids = ", ".join(f"'{r}'" for r in candidates)
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string=f"params.as_of = '{ctx.as_of.isoformat()}' AND attributes.run_id IN ({ids})")
+    return sorted((candidates[r.info.run_id] for r in runs), key=int)
+
+
 def _scope(ctx: Context, name: str, version: str) -> str:
     """The rows a version's report replaces: its own, and the as-of's rows of every version no
     other alias than @challenger names (see the module)."""

@@ -1,5 +1,5 @@
 """A re-run of train for an as-of leaves the report tables (`model_metrics`, `feature_reports`)
-as one run leaves them, whether the earlier run finished or was killed after registering its
+and the reference profiles as one run leaves them, whether the earlier run finished or was killed after registering its
 version and writing its reports but before moving @challenger (the state simulated here by
 removing the alias): the as-of holds the rows of one version, the new one, and of the versions
 another alias (@champion) still names. The kill -9 chain (tests/reliability/test_kill.py) found
@@ -40,6 +40,12 @@ def _rows(spark, schema: str) -> dict[str, list]:
     return out
 
 
+def _profiled(spark, schema: str, name: str) -> list[str]:
+    """The versions of the model that have a reference profile."""
+    df = spark.table(f"{schema}.reference_profiles").where(F.col("model_name") == name)
+    return sorted({r.model_version for r in df.select("model_version").collect()}, key=int)
+
+
 def test_a_rerun_of_train_replaces_the_reports_of_versions_no_alias_names(spark, lakescore_home):
     schema = "train_rerun"
     cfg = checks_use_case(schema, features=["x1", "x2"], overrides={"train": {"importance": {"repeats": 1}}})
@@ -61,10 +67,12 @@ def test_a_rerun_of_train_replaces_the_reports_of_versions_no_alias_names(spark,
     again = _rows(spark, schema)
     assert again == {t: (rows, [v2]) for t, (rows, _) in once.items()}    # the same rows, of v2 only
     assert _aliases(client, name) == {registry.CHALLENGER: v2}
+    assert _profiled(spark, schema, name) == [v2]     # the killed run's profile went too
 
     # a plain re-run (no @champion yet, so it trains again): the superseded challenger's rows go too
     v3 = train.run(ctx)["model_version"]
     assert _rows(spark, schema) == {t: (rows, [v3]) for t, (rows, _) in once.items()}
+    assert _profiled(spark, schema, name) == [v3]
 
     # a version @champion names keeps its rows beside a forced retrain's
     registry.promote(registry.by_version(ctx, v3), None)
@@ -72,3 +80,4 @@ def test_a_rerun_of_train_replaces_the_reports_of_versions_no_alias_names(spark,
     kept = _rows(spark, schema)
     assert {t: vs for t, (_, vs) in kept.items()} == {t: sorted([v3, v4]) for t in REPORTS}
     assert _aliases(client, name) == {registry.CHAMPION: v3, registry.CHALLENGER: v4}
+    assert _profiled(spark, schema, name) == sorted([v3, v4], key=int)
