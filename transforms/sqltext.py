@@ -62,6 +62,15 @@ def _string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def mlflow_string(text: str) -> str:
+    """A string in an MLflow search filter (`name = ...`, `params.as_of = ...`): single-quoted.
+    MLflow's filter grammar has no escape for a quote inside a string, so a value holding one
+    is refused rather than allowed to end the string early."""
+    if not isinstance(text, str) or "'" in text or '"' in text:
+        raise ValueError(f"not a value an MLflow search filter can hold: {text!r}")
+    return "'" + text + "'"
+
+
 def eq(column: str, value: Any) -> str:
     """`column` = value (IS NULL for None)."""
     return f"{ident(column)} IS NULL" if value is None else f"{ident(column)} = {literal(value)}"

@@ -25,7 +25,7 @@ from lakescore.transforms import schemas
 from lakescore.transforms.columns import AS_OF, MODEL_NAME, MODEL_VERSION, SLICE_KEY, SLICE_VALUE, SPLIT
 from lakescore.transforms.contracts.kinds import FEATURE_NO_GAIN
 from lakescore.transforms.modeling.importance import NO_GAIN
-from lakescore.transforms.sqltext import all_of, eq, in_list
+from lakescore.transforms.sqltext import all_of, eq, in_list, mlflow_string
 
 TRAIN_STAGE = "train"
 
@@ -47,15 +47,16 @@ def superseded_versions(ctx: Context, name: str, version: str) -> list[str]:
     without an as-of column (reference_profiles); one registry search and one run search."""
     kept = kept_versions(name) | {str(version)}
     try:
-        found = MlflowClient().search_model_versions(f"name = '{name}'")
+        found = MlflowClient().search_model_versions(f"name = {mlflow_string(name)}")
     except MlflowException:
         return []
     candidates = {v.run_id: str(v.version) for v in found if str(v.version) not in kept and v.run_id}
     if not candidates:
         return []
-    ids = ", ".join(f"'{r}'" for r in candidates)
+    ids = ", ".join(mlflow_string(r) for r in candidates)
+    as_of = mlflow_string(ctx.as_of.isoformat())
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
-                              filter_string=f"params.as_of = '{ctx.as_of.isoformat()}' AND attributes.run_id IN ({ids})")
+                              filter_string=f"params.as_of = {as_of} AND attributes.run_id IN ({ids})")
     return sorted((candidates[r.info.run_id] for r in runs), key=int)
 
 

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
 from lakescore.transforms import schemas
-from lakescore.transforms.sqltext import all_of, any_of, dates_predicate, eq, ident, in_list, literal
+from lakescore.transforms.sqltext import all_of, any_of, dates_predicate, eq, ident, in_list, literal, mlflow_string
 from tests.support import context, events_use_case
 
 
@@ -47,6 +47,14 @@ def test_predicates(spark):
     assert df.where(dates_predicate("as_of", [date(2024, 1, 1), date(2024, 1, 5)])).count() == 2  # a list
     assert df.where(any_of(eq("source", "c"), all_of(eq("source", "d"), eq("as_of", date(2024, 1, 5))))).count() == 2
     assert df.where(eq("source", None)).count() == 0
+
+
+def test_an_mlflow_filter_value_is_quoted_and_a_quote_inside_it_refused():
+    assert mlflow_string("lakescore_delays") == "'lakescore_delays'"
+    assert mlflow_string("2013-01-02") == "'2013-01-02'"
+    for bad in ("o'brien", 'say "x"', 3):
+        with pytest.raises(ValueError, match="MLflow search filter"):
+            mlflow_string(bad)
 
 
 def test_schema_check_names_the_table_and_column():
