@@ -10,7 +10,8 @@ path as `lakescore run <stage>` (stage_runs row included). It prints one line pe
 seconds, the Spark jobs the stage ran (by job group) and the Delta commits it added (new log
 files under the home's warehouse), and with `--json` writes them to a file. `--wall N` first
 times N runs of the whole `lakescore run <stage>` command (process start to exit) for the
-same as-of.
+same as-of. The JVM's CPU during the stage is split by thread: the JIT's compilers, the tasks,
+GC, the rest (LAKESCORE_JAVA_OPTS="" runs the JVM's default tiered JIT instead of lakescore's C1).
 
 A benchmark, never a timed test: run it on an otherwise idle machine (the load average is
 printed) and on a home where the stage has run before (a re-run: what a daily job pays).
@@ -39,6 +40,24 @@ def _step(steps: list, name: str, since: float) -> float:
 
 def _log_files(home: Path) -> set[str]:
     return {str(p) for p in home.rglob("_delta_log/*.json")}
+
+
+def jvm_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of the JVM's threads so far, by kind (Linux /proc): the JIT's compiler threads,
+    the tasks, garbage collection, the rest (the driver's py4j threads, the scheduler)."""
+    kinds = {"jit compiler": ("C1 CompilerThre", "C2 CompilerThre", "Sweeper thread"),
+             "tasks": ("Executor task l",), "gc": ("GC Thread", "G1 ")}
+    out = dict.fromkeys([*kinds, "other"], 0.0)
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            raw = (task / "stat").read_text()
+        except OSError:   # a thread that ended meanwhile
+            continue
+        name, fields = raw[raw.index("(") + 1:raw.rindex(")")], raw[raw.rindex(")") + 2:].split()
+        kind = next((k for k, prefixes in kinds.items() if name.startswith(prefixes)), "other")
+        out[kind] += (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def wall_times(config: str, as_of: str, stage: str, runs: int) -> list[float]:
@@ -88,6 +107,8 @@ def main() -> None:
         t = _step(steps, f"first Delta snapshot ({first})", t)
 
     before = _log_files(ctx.home)
+    pid = int(spark.sparkContext._jvm.ProcessHandle.current().pid())
+    cpu_before = jvm_cpu(pid) if Path("/proc").is_dir() else {}
     tracker = spark.sparkContext.statusTracker()
     spark.sparkContext.setJobGroup("lakescore-profile", f"{args.stage} {args.as_of}")
     stage_runner.run_stages(ctx, [(args.stage, run)])
@@ -97,9 +118,14 @@ def main() -> None:
     total = time.perf_counter() - STARTED
     print(f"  {'total, process start to the stage end':<44} {total:7.2f} s")
     print(f"  Spark jobs of the stage: {jobs}; Delta commits: {commits}")
+    cpu = {k: v - cpu_before[k] for k, v in jvm_cpu(pid).items()} if cpu_before else {}
+    if cpu:
+        print(f"  JVM CPU during the stage ({os.environ.get('LAKESCORE_JAVA_OPTS', 'JIT: lakescore default')!r}): "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()))
     if args.json:
         args.json.write_text(json.dumps({"stage": args.stage, "as_of": args.as_of, "steps": steps, "jobs": jobs,
-                                         "commits": commits, "total": total, "wall": walls,
+                                         "commits": commits, "total": total, "wall": walls, "jvm_cpu": cpu,
+                                         "java_opts": os.environ.get("LAKESCORE_JAVA_OPTS"),
                                          "load_average": os.getloadavg()}, indent=1))
 
 

@@ -31,7 +31,7 @@ def submit_command(script: Path, args: list[str]) -> tuple[list[str], dict[str, 
     """The spark-submit command line and environment for a stage script and its arguments."""
     import pyspark
 
-    from lakescore.core.runtime import _log4j_config, session_jars
+    from lakescore.core.runtime import driver_java_opts, session_jars
 
     jars = session_jars()   # Delta's and the warehouse catalog's: on the driver's classpath from its start
     project = script.resolve().parent.parent        # jobs/<stage>.py -> the checkout holding jobs/
@@ -42,7 +42,7 @@ def submit_command(script: Path, args: list[str]) -> tuple[list[str], dict[str, 
                "--conf", f"spark.jars={','.join(jars)}",
                "--conf", f"spark.pyspark.python={sys.executable}",
                "--conf", f"spark.pyspark.driver.python={sys.executable}",
-               "--conf", f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=file:{_log4j_config()}",
+               "--conf", f"spark.driver.extraJavaOptions={driver_java_opts()}",
                str(script), *args]
     return command, env
 

@@ -107,6 +107,19 @@ def _log4j_config() -> str:
     return str(resources.files("lakescore.core").joinpath("log4j2.properties"))
 
 
+JAVA_OPTS_ENV = "LAKESCORE_JAVA_OPTS"
+
+
+def driver_java_opts() -> str:
+    """The driver's JVM options: lakescore's log4j2 configuration, then LAKESCORE_JAVA_OPTS (GC,
+    JIT or stack options of the driver; the JVM's defaults without it). The JVM's tiered JIT
+    stays the default: C1 alone (`-XX:TieredStopAtLevel=1`) cut a small ingest's JVM CPU from
+    26.7 s to 15.6 s (the C2 compiler threads' share), but made `make demo` 512 s against
+    301 s and `make test` slower (benchmarks/README.md, 3 December)."""
+    extra = os.environ.get(JAVA_OPTS_ENV, "").strip()
+    return f"-Dlog4j2.configurationFile=file:{_log4j_config()}" + (f" {extra}" if extra else "")
+
+
 MASTER_ENV = "LAKESCORE_MASTER"
 WAREHOUSE_ENV = "LAKESCORE_WAREHOUSE"
 
@@ -129,7 +142,7 @@ def local_spark_conf(home: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     cluster = not master().startswith("local")
     python = os.environ.get("PYSPARK_PYTHON") or sys.executable
-    java_opts = f"-Dlog4j2.configurationFile=file:{_log4j_config()}"
+    java_opts = driver_java_opts()
     return {
         "spark.master": master(),
         "spark.app.name": "lakescore",
@@ -206,7 +219,7 @@ def write_spark_defaults() -> Path:
     lines = [ln for ln in (target.read_text().splitlines() if target.exists() else [])
              if not ln.startswith(("spark.jars.packages", "spark.jars ", "spark.driver.extraJavaOptions"))]
     lines.append(f"spark.jars {','.join(jars)}")
-    lines.append(f"spark.driver.extraJavaOptions -Dlog4j2.configurationFile=file:{_log4j_config()}")
+    lines.append(f"spark.driver.extraJavaOptions {driver_java_opts()}")
     target.write_text("\n".join(lines) + "\n")
     return target
 

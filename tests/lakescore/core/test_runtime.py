@@ -20,6 +20,14 @@ def test_local_by_default(tmp_path, monkeypatch):
     assert "spark.executor.memory" not in conf
 
 
+def test_java_options_are_added_to_the_driver_after_the_logging_configuration(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAKESCORE_JAVA_OPTS", raising=False)
+    plain = local_spark_conf(tmp_path)["spark.driver.extraJavaOptions"]
+    assert plain.startswith("-Dlog4j2.configurationFile=file:") and " " not in plain
+    monkeypatch.setenv("LAKESCORE_JAVA_OPTS", " -XX:TieredStopAtLevel=1 -Xss4m ")
+    assert local_spark_conf(tmp_path)["spark.driver.extraJavaOptions"] == f"{plain} -XX:TieredStopAtLevel=1 -Xss4m"
+
+
 def test_a_cluster_master_its_warehouse_and_python(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKESCORE_SPARK_MASTER", "local[2]")
     monkeypatch.setenv("LAKESCORE_MASTER", "spark://10.0.0.5:7077")    # the new name wins over the old one
