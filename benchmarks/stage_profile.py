@@ -11,7 +11,8 @@ seconds, the Spark jobs the stage ran (by job group) and the Delta commits it ad
 files under the home's warehouse), and with `--json` writes them to a file. `--wall N` first
 times N runs of the whole `lakescore run <stage>` command (process start to exit) for the
 same as-of. The JVM's CPU during the stage is split by thread: the JIT's compilers, the tasks,
-GC, the rest (LAKESCORE_JAVA_OPTS="" runs the JVM's default tiered JIT instead of lakescore's C1).
+GC, the rest (LAKESCORE_JAVA_OPTS=-XX:TieredStopAtLevel=1 runs C1 alone instead of the JVM's
+default tiered JIT).
 
 A benchmark, never a timed test: run it on an otherwise idle machine (the load average is
 printed) and on a home where the stage has run before (a re-run: what a daily job pays).
@@ -120,7 +121,8 @@ def main() -> None:
     print(f"  Spark jobs of the stage: {jobs}; Delta commits: {commits}")
     cpu = {k: v - cpu_before[k] for k, v in jvm_cpu(pid).items()} if cpu_before else {}
     if cpu:
-        print(f"  JVM CPU during the stage ({os.environ.get('LAKESCORE_JAVA_OPTS', 'JIT: lakescore default')!r}): "
+        jit = os.environ.get("LAKESCORE_JAVA_OPTS") or "the JVM's default JIT"
+        print(f"  JVM CPU during the stage ({jit}): "
               + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()))
     if args.json:
         args.json.write_text(json.dumps({"stage": args.stage, "as_of": args.as_of, "steps": steps, "jobs": jobs,
