@@ -114,8 +114,8 @@ def driver_java_opts() -> str:
     """The driver's JVM options: lakescore's log4j2 configuration, then LAKESCORE_JAVA_OPTS (GC,
     JIT or stack options of the driver; the JVM's defaults without it). The JVM's tiered JIT
     stays the default: C1 alone (`-XX:TieredStopAtLevel=1`) cut a small ingest's JVM CPU from
-    26.7 s to 15.6 s (the C2 compiler threads' share), but made `make demo` 512 s against
-    301 s and `make test` slower (benchmarks/README.md, 3 December)."""
+    26.7 s to 15.6 s (the C2 compiler threads' share) and score's run on the demo home from
+    45-52 s to 39-42 s, but train took 136 s against 59 s (benchmarks/README.md, 3 December)."""
     extra = os.environ.get(JAVA_OPTS_ENV, "").strip()
     return f"-Dlog4j2.configurationFile=file:{_log4j_config()}" + (f" {extra}" if extra else "")
 
