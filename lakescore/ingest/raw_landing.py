@@ -147,14 +147,13 @@ def land(ctx: Context, sources: dict[str, Source]) -> dict[str, dict[str, int | 
         # a file whose rows are in raw without a landed_files row (a run killed between the two
         # commits): its counts come from the raw table as for a file landed now, so its blank
         # lines stay known (a batch id of the older naming is recorded without them)
-        again = [f for f, batch_id in seen if batch_id == f.batch_id]
-        recount = _counts(ctx, source, [_read(ctx, source, f, now) for f in again]) if again else {}
+        again = {f.batch_id: _read(ctx, source, f, now) for f, batch_id in seen if batch_id == f.batch_id}
+        recount = _counts(ctx, source, list(again.values())) if again else {}
         for f, batch_id in seen:
             log.info("land  %s: %s is batch %s, already in %s", source, f.path, batch_id,
                      store.display(cfg.raw_table(source)))
             counts = recount.get(batch_id)
-            records.append(_record(source, f, count_lines(csv_file(ctx.home, source, f)) if counts else None,
-                                   counts, now, batch_id))
+            records.append(_record(source, f, again[batch_id].lines if counts else None, counts, now, batch_id))
             if counts:
                 out[source][batch_id] = counts[2]
         if not new:
