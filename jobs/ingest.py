@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from lakescore.core.runtime import Context
 from lakescore.core.stage_result import StageResult
 from lakescore.ingest.check import FatalAnomaly, IngestError, Plan, batch_history, changed_columns, check_source, run_stale
+from lakescore.ingest.file_reader import check_landings
 from lakescore.ingest.raw_landing import land
 from lakescore.ingest.write import write, write_fatal
 
@@ -77,6 +78,11 @@ def run(ctx: Context) -> IngestResult:
     finally:
         for plan in plans:
             plan.release()
+
+
+# checked before the session starts (lakescore.core.stage_runner.run_command): a landing that
+# is not there is one line at once, not an error a minute in
+run.preflight = check_landings  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -4,16 +4,19 @@ that names the file and the key of every problem."""
 from __future__ import annotations
 
 import copy
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from lakescore.config.base import ConfigError, Identifier, Strict
 from lakescore.config.sources import DraftSource, Source
 from lakescore.config.storage import Storage, Tables
 from lakescore.config.use_case import UseCase
+from lakescore.transforms.features.sql_refs import did_you_mean
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -26,13 +29,51 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _keys_at(model: Any, loc: tuple) -> set[str]:
+    """The keys the mapping at `loc` (a pydantic error's path below `model`) may hold: its
+    model's field names and aliases, through dicts, lists, optionals and unions; empty when the
+    path leads to no model."""
+    candidates = [model]
+    for part in loc:
+        nxt = []
+        for ann in _unwrap(candidates):
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                field = ann.model_fields.get(str(part)) or next(
+                    (f for f in ann.model_fields.values() if f.alias == part), None)
+                if field is not None:
+                    nxt.append(field.annotation)
+            elif typing.get_origin(ann) in (dict, list, tuple) and typing.get_args(ann):
+                nxt.append(typing.get_args(ann)[-1 if typing.get_origin(ann) is dict else 0])
+        candidates = nxt
+    keys: set[str] = set()
+    for ann in _unwrap(candidates):
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys |= {f.alias or name for name, f in ann.model_fields.items()}
+    return keys
+
+
+def _unwrap(annotations: list) -> list:
+    """Optionals, unions and Annotated taken apart into their members."""
+    out, todo = [], list(annotations)
+    while todo:
+        ann = todo.pop()
+        origin = typing.get_origin(ann)
+        if origin is typing.Annotated:
+            todo.append(typing.get_args(ann)[0])
+        elif origin in (typing.Union, types.UnionType):
+            todo.extend(typing.get_args(ann))
+        else:
+            out.append(ann)
+    return out
+
+
 def _describe(error: ValidationError, path: str) -> str:
     lines = []
     for e in error.errors():
         key = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + did_you_mean(str(e["loc"][-1]), _keys_at(UseCase, tuple(e["loc"][:-1])))
         elif e["type"] == "missing":
             msg = "required key is missing"
         lines.append(f"{key}: {msg}" if key else msg)  # a cross-check names its keys itself

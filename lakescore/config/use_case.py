@@ -38,6 +38,7 @@ from lakescore.transforms.features.leakage import (
     feature_inputs,
     unqualified_reads,
 )
+from lakescore.transforms.features.sql_refs import did_you_mean, undeclared_names
 from lakescore.transforms.monitoring.drift import CATEGORICAL_METRICS, NUMERIC_METRICS
 
 
@@ -166,6 +167,12 @@ class UseCase(Strict):
         for name in self.entity.known_after_event:
             if name.lower() not in cols:
                 raise ValueError(f"entity.known_after_event: {name!r} is not a column of source {self.entity.source!r}")
+        for where, sql in (("label.expr", self.label.expr), ("label.known_at", self.label.known_at),
+                           ("entity.filter", self.entity.filter)):
+            unknown = undeclared_names(sql or "", [*cols, *AS_OF_COLUMNS])
+            if unknown:
+                raise ValueError(f"{where}: reads {unknown[0]!r}, not a column of source {self.entity.source!r}"
+                                 f"{did_you_mean(unknown[0], cols.values())}")
         if self.entity.filter:
             leaked = sorted(unqualified_reads(self.entity.filter) & after)
             if leaked:

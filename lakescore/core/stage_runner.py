@@ -153,9 +153,15 @@ def run_command(stages: Iterable[tuple[str, Stage]], config: Path, as_of: dateti
     """What `lakescore run` and the stage entry points do: build the context, run, and turn an
     expected error into one line and exit code 1."""
     setup_logging()
+    stages = list(stages)
     try:
         ctx = make_context(config, as_of.date(), target, force, overrides)
-        return run_stages(ctx, list(stages), isolated)
+        for _, run in stages:
+            # what a stage can check before the session starts (ingest: its landings exist)
+            preflight = getattr(run, "preflight", None)
+            if preflight is not None:
+                preflight(ctx.cfg)
+        return run_stages(ctx, stages, isolated)
     except EXPECTED_ERRORS as exc:
         fail(str(exc))
     return {}

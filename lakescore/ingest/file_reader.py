@@ -127,6 +127,14 @@ def landing_paths(source: str, landing: Landing) -> list[Path]:
     return [path]
 
 
+def check_landings(cfg) -> None:
+    """Every landing of the use case exists (its file, folder or the glob's folder): raises
+    LandingError naming the first that does not. Run before ingest's session starts."""
+    for name, src in cfg.sources.items():
+        if src.landing is not None:
+            landing_paths(name, src.landing)
+
+
 def describe(path: Path) -> LandingFile:
     """Digest, size and modification time of a landing file (reads it once)."""
     h = hashlib.sha256()

@@ -26,7 +26,8 @@ from pyspark.sql import functions as F
 
 from lakescore.transforms.columns import AS_OF_COLUMNS, PREDICTION_TIME
 from lakescore.transforms.features.joins import KNOWN_AT
-from lakescore.transforms.features.sql_refs import column_references
+from lakescore.transforms.features.sql_keywords import NILADIC_FUNCTIONS, SQL_KEYWORDS
+from lakescore.transforms.features.sql_refs import column_references, did_you_mean, lambda_variables
 from lakescore.transforms.sqltext import col
 
 STATIC, CATALOG, AT_PREDICTION_TIME = "static", "catalog", "prediction_time"
@@ -85,9 +86,12 @@ def feature_inputs(feature: str, sql: str, *, entity_source: str, entity_columns
                    after: set[str], joined: Mapping[str, Joined]) -> FeatureInputs:
     """What feature `feature` (expression `sql`) reads and its derived known-at. Raises
     ValueError naming the feature for a reference it may not make: a column known only after
-    the event, an unknown lookup, history, column or aggregate."""
+    the event, an unknown lookup, history, column or aggregate, or a name that is none of these
+    (nor a Spark SQL keyword or lambda variable): a misspelt column is refused at load, with the
+    closest known name."""
     by_lower = {k.lower(): k for k in joined}
     entity, dims, timed, as_of = set(), set(), set(), False
+    lambdas = lambda_variables(sql)
     for qualifier, name in sorted(column_references(sql), key=lambda r: (r[0] or "", r[1])):
         if qualifier is None:
             if name in after:
@@ -101,17 +105,22 @@ def feature_inputs(feature: str, sql: str, *, entity_source: str, entity_columns
             elif name in by_lower:
                 j = joined[by_lower[name]]
                 (timed if j.timed else dims).add(by_lower[name])
+            elif name not in SQL_KEYWORDS and name not in NILADIC_FUNCTIONS and name not in lambdas:
+                known = [*entity_columns.values(), *joined, *AS_OF_COLUMNS]
+                raise ValueError(f"feature {feature!r} reads {name!r}: not a column of source {entity_source!r}, "
+                                 f"a lookup, a history or the as-of{did_you_mean(name, known)}")
             continue
         if qualifier not in by_lower:
             raise ValueError(f"feature {feature!r} reads {qualifier}.{name}: {qualifier!r} is not a "
-                             "lookup or history (features.lookups, features.histories)")
+                             "lookup or history (features.lookups, features.histories)"
+                             f"{did_you_mean(qualifier, joined)}")
         j = joined[by_lower[qualifier]]
         if name not in {f.lower() for f in j.fields}:
             if j.history:
                 raise ValueError(f"feature {feature!r} reads {qualifier}.{name}: history "
                                  f"{by_lower[qualifier]!r} has no aggregate {name!r} (has {sorted(j.fields)})")
             raise ValueError(f"feature {feature!r} reads {qualifier}.{name}: source "
-                             f"{j.source!r} has no column {name!r}")
+                             f"{j.source!r} has no column {name!r}{did_you_mean(name, j.fields)}")
         (timed if j.timed else dims).add(by_lower[qualifier])
     if timed or as_of:
         level = AT_PREDICTION_TIME

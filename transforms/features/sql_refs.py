@@ -9,7 +9,9 @@ as (None, "name"). Names are lower-cased: Spark resolves columns case-insensitiv
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 _STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"", re.DOTALL)
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
@@ -37,6 +39,35 @@ def column_references(sql: str) -> set[tuple[str | None, str]]:
         else:
             refs.add((parts[0], parts[1]))
     return refs
+
+
+_LAMBDA = re.compile(rf"\(\s*({_PART}(?:\s*,\s*{_PART})*)\s*\)\s*->|({_PART})\s*->")
+
+
+def lambda_variables(sql: str) -> set[str]:
+    """The variables of the expression's lambdas (`x -> ...`, `(acc, x) -> ...`), lower-cased."""
+    text = _COMMENT.sub(" ", _STRING.sub(" '' ", sql))
+    out: set[str] = set()
+    for many, one in _LAMBDA.findall(text):
+        out |= {_unquote(p) for p in re.findall(_PART, many or one)}
+    return out
+
+
+def undeclared_names(sql: str, known: Iterable[str]) -> list[str]:
+    """The plain names `sql` reads that are not in `known` (compared lower-case), not a Spark SQL
+    keyword, a function Spark calls without parentheses, a lambda variable or a metadata column
+    (a name starting with _): what a misspelt column leaves."""
+    from lakescore.transforms.features.sql_keywords import NILADIC_FUNCTIONS, SQL_KEYWORDS
+
+    allowed = {k.lower() for k in known} | SQL_KEYWORDS | NILADIC_FUNCTIONS | lambda_variables(sql)
+    return sorted(n for q, n in column_references(sql) if q is None and n not in allowed and not n.startswith("_"))
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """" (did you mean 'x'?)" for the candidate closest to a misspelt `word`, else ""."""
+    by_lower = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.75)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 # What a config expression may not hold: it is an expression over a row, evaluated by Spark in

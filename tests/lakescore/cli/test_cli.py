@@ -36,6 +36,27 @@ def test_bad_config_is_one_line_error(tmp_path):
     assert "lakescore: error: " in result.output and "train.windw_days: unknown key" in result.output
 
 
+def test_a_missing_landing_is_refused_before_a_session_starts(tmp_path, monkeypatch):
+    """`run ingest` (and `run all`) checks every landing path first: one line naming the key and
+    the resolved path, and no Spark session asked for."""
+    import lakescore.core.runtime as runtime
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("a Spark session was started before the landing was checked")
+
+    monkeypatch.setattr(runtime, "get_spark", no_session)
+    monkeypatch.setattr(runtime.Context, "spark", property(no_session))
+    data = yaml.safe_load(FLIGHTS_YML.read_text())
+    data["sources"]["weather"]["landing"] = {"path": "exports/weather"}
+    path = tmp_path / "moved.yml"
+    path.write_text(yaml.safe_dump(data))
+    for stage in ("ingest", "all"):
+        result = runner.invoke(app, ["run", stage, "--config", str(path), "--as-of", "2013-12-01"])
+        assert result.exit_code == 1, result.output
+        assert result.output.strip() == (f"lakescore: error: sources.weather.landing.path: "
+                                          f"{tmp_path / 'exports' / 'weather'} does not exist"), result.output
+
+
 def test_bad_as_of_is_refused():
     result = runner.invoke(app, ["run", "score", "--config", str(FLIGHTS_YML), "--as-of", "12/01/2013"])
     assert result.exit_code == 2 and "as-of" in result.output

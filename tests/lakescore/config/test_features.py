@@ -85,7 +85,12 @@ def test_the_label_inputs_are_after_the_event_even_undeclared(data):
      r"features.histories.route_28d.by: 'route' is not a column of source 'flights'"),
     (lambda d: d["features"]["lookups"].update(carrier={"source": "airlines", "keys": {"carrier": "carrier"}}),
      r"features.lookups.carrier: the name 'carrier' is already a column of the entity row"),
-    (lambda d: _add(d, name="seats", expr="plane.seatz"), r"feature 'seats' reads plane.seatz: source 'planes' has no column 'seatz'"),  # noqa: E501 (one case per line)
+    (lambda d: _add(d, name="seats", expr="plane.seatz"), r"feature 'seats' reads plane.seatz: source 'planes' has no column 'seatz' \(did you mean 'seats'\?\)"),  # noqa: E501 (one case per line)
+    (lambda d: _add(d, name="gap", expr="distnce - 1"), r"feature 'gap' reads 'distnce': not a column of source 'flights', a lookup, a history or the as-of \(did you mean 'distance'\?\)"),  # noqa: E501 (one case per line)
+    (lambda d: _add(d, name="gap", expr="CASE WHEN distanse > 1000 THEN 1 ELSE 0 END"), r"reads 'distanse'.*did you mean 'distance'"),  # noqa: E501 (one case per line)
+    (lambda d: _add(d, name="seats", expr="plain.seats"), r"'plain' is not a lookup or history .*did you mean 'plane'"),  # noqa: E501 (one case per line)
+    (lambda d: d["label"].update(expr="CASE WHEN arr_dealy > 15 THEN 1 ELSE 0 END"), r"label.expr: reads 'arr_dealy', not a column of source 'flights' \(did you mean 'arr_delay'\?\)"),  # noqa: E501 (one case per line)
+    (lambda d: d["entity"].update(filter="orgin = 'JFK'"), r"entity.filter: reads 'orgin'.*did you mean 'origin'"),
     (lambda d: _add(d, name="rate", expr="route_28d.rate"), r"history 'route_28d' has no aggregate 'rate'"),
     (lambda d: _add(d, name="x", expr="hangar.size"), r"'hangar' is not a lookup or history"),
     (lambda d: _add(d, name="temp", expr="origin_weather.temp", known_at="static"),
@@ -108,6 +113,21 @@ def test_feature_section_errors_name_the_key(data, edit, message):
     edit(data)
     with pytest.raises(ConfigError, match=message):
         parse_config(data)
+
+
+def test_keywords_lambdas_and_functions_are_not_taken_for_missing_columns(data):
+    """The load-time check of what an expression reads stops at names nobody declared: Spark's
+    keywords (type names, interval units, CASE ... END), lambda variables, functions."""
+    for i, expr in enumerate([
+        "CAST(distance AS DOUBLE) / 1000.0",
+        "CASE WHEN distance IS NULL THEN NULL WHEN distance BETWEEN 1 AND 500 THEN 1 ELSE 0 END",
+        "timestampadd(MINUTE, 30, sched_dep_ts)",
+        "aggregate(array(distance, flight), 0D, (acc, x) -> acc + coalesce(x, 0))",
+        "size(filter(array(distance), v -> v > 100))",
+        "datediff(as_of, DATE '2013-01-01') + INTERVAL 1 DAY IS NOT NULL",
+    ]):
+        _add(data, name=f"ok_{i}", expr=expr)
+    parse_config(data)
 
 
 def test_the_feature_set_id_follows_what_the_values_depend_on(data):

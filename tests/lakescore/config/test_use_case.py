@@ -27,8 +27,25 @@ def test_second_use_case_loads():
 
 def test_unknown_key_is_named(data):
     data["model"]["algoritm"] = "gbt_classifier"
-    with pytest.raises(ConfigError, match=r"^flights.yml: invalid config: model.algoritm: unknown key$"):
+    with pytest.raises(ConfigError, match=r"^flights.yml: invalid config: model.algoritm: unknown key "
+                                          r"\(did you mean 'algorithm'\?\)$"):
         parse_config(data, source="flights.yml")
+
+
+def test_a_misspelt_key_gets_the_closest_key_of_its_section(data):
+    """Through mappings of named sections (sources, columns) and lists (features.columns); a key
+    like no other gets no guess."""
+    data["sources"]["flights"]["columns"]["year"]["tpye"] = "int"
+    data["features"]["columns"][0]["knwn_at"] = "catalog"
+    data["monitr"] = {}
+    data["train"]["zzz"] = 1
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    text = str(err.value)
+    assert "sources.flights.columns.year.tpye: unknown key (did you mean 'type'?)" in text
+    assert "features.columns.0.knwn_at: unknown key (did you mean 'known_at'?)" in text
+    assert "monitr: unknown key (did you mean 'monitor'?)" in text
+    assert "train.zzz: unknown key\n" in text + "\n"
 
 
 def test_wrong_type_is_named(data):
