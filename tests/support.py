@@ -81,14 +81,20 @@ EVENT_CONTRACT = {
 }
 
 
-def events_use_case(name: str, schema: str, sources: dict[str, Any], label: str = "amount > 1") -> dict:
+def events_use_case(name: str, schema: str, sources: dict[str, Any], label: str | None = None) -> dict:
+    """The label reads `amount` and the feature is `kind` where the events declare them, else
+    the key and the first other column (an expression may read only declared columns)."""
+    columns = list(sources.get("events", {}).get("columns") or EVENT_CONTRACT)
+    if label is None:
+        label = "amount > 1" if "amount" in columns else "id % 2 = 0"
+    feature = "kind" if "kind" in columns else next((c for c in columns if c not in ("id", "at")), "kind")
     return {
         "name": name,
         "storage": {"schema": schema},
         "sources": sources,
         "entity": {"source": "events", "key": ["id"], "event_time": "at"},
         "label": {"name": "y", "kind": "binary", "expr": label, "known_at": "at"},
-        "features": [{"name": "kind", "kind": "categorical"}],
+        "features": [{"name": feature, "kind": "categorical"}],
         "split": {"test_fraction": 0.5, "salt": "s", "out_of_time_days": 1},
         "train": {"window_days": 3, "seed": 1},
         "model": {"name": name, "algorithm": "logistic_regression", "primary_metric": "auc"},
