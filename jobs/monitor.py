@@ -171,7 +171,8 @@ def model_health(ctx: Context, preds: DataFrame, days: list[date], reference: Da
                               count=False)
     checks = health.quality_checks(quality, reference, metric, lower_is_better=metric in LOWER_IS_BETTER,
                                    min_labelled=q.min_labelled, max_drop=q.max_drop, windows=q.windows,
-                                   max_decline=q.max_decline, days=days)
+                                   max_decline=q.max_decline, days=days, min_windows=q.min_windows,
+                                   confidence=q.confidence)
     ages = health.model_age(preds.where(F.col(AS_OF).isin(days)), ctx.cfg.monitor.max_model_age_days)
     out = ages.unionByName(checks)
     return _with_window(out, cfg.entity.timezone).select(*schemas.MODEL_HEALTH.names)

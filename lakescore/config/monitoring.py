@@ -82,6 +82,12 @@ class Quality(Strict):
     max_drop: float = Field(0.05, ge=0, description="sudden drop: largest loss of the metric from the previous window")
     windows: int = Field(7, ge=1, description="slow degradation: mean of the metric over this many windows...")
     max_decline: float = Field(0.05, ge=0, description="...may be at most this far below the model's own evaluation")
+    min_windows: int = Field(3, ge=1, description="slow degradation: windows with min_labelled rows it needs among "
+                             "the last `windows` (capped at `windows`): a trend, not one window")
+    confidence: float | None = Field(0.95, gt=0.5, lt=1, description="a loss over max_drop or max_decline is a "
+                                     "finding only when it is also larger than the windows' sampling error explains "
+                                     "at this one-sided confidence (AUC, accuracy and rates); null: the thresholds "
+                                     "alone decide")
 
 
 class RetrainWhen(Strict):

@@ -9,7 +9,12 @@ threshold, num_labelled, passed, detail):
 - `slow_degradation`: the mean metric of the windows of the last `windows` days against the
   serving model's own evaluation at training; the loss may not exceed `max_decline`.
 A quality check needs `min_labelled` out-of-sample labelled rows in each window it reads;
-with fewer, `passed` is NULL (no decision).
+with fewer, `passed` is NULL (no decision). A slow degradation also needs `min_windows` such
+windows (a trend, not one window). Where the metric's sampling error is known from the window's
+own counts (AUC by Hanley and McNeil's formula from its labelled rows and label rate; accuracy,
+rates, recall and precision as proportions), a loss over the threshold is a finding only when it
+is also larger than what that error explains at `confidence` (one-sided): a window of a few
+hundred rows moves an AUC by several hundredths by chance.
 
 Findings (`as_of`, `kind`, `subject`, `value`, `threshold`, `detail`) are what becomes an
 alert: a drifted drift_metrics row or a failed check.
@@ -18,6 +23,7 @@ alert: a drifted drift_metrics row or a failed check.
 from __future__ import annotations
 
 from datetime import date
+from statistics import NormalDist
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -79,50 +85,105 @@ def model_age(windows: DataFrame, max_age_days: float) -> DataFrame:
                  F.lit(str(max_age_days)), F.lit(")")).alias("detail"))
 
 
+def standard_error(metric: str, columns: list[str]) -> Column:
+    """The sampling error of a window's `metric` from the window's own slice_metrics columns
+    (num_labelled, label_rate, predicted_positive_rate): AUC by Hanley and McNeil (1982), the
+    proportions (accuracy, label_rate, predicted_positive_rate, recall, precision) as binomial;
+    NULL for a metric whose error the counts do not give (log loss, RMSE, MAE, R2, PR AUC, F1)."""
+    n = F.col(NUM_LABELLED).cast("double")
+    value = col(metric)
+    positives = F.round(col("label_rate") * n) if "label_rate" in columns else None
+
+    def proportion(p: Column, size: Column) -> Column:
+        return F.when(size > 0, F.sqrt(p * (F.lit(1.0) - p) / size))
+
+    if metric == "auc" and positives is not None:
+        a, n1, n0 = value, positives, n - positives
+        q1, q2 = a / (F.lit(2.0) - a), F.lit(2.0) * a * a / (F.lit(1.0) + a)
+        var = (a * (F.lit(1.0) - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)
+        return F.when((n1 > 0) & (n0 > 0), F.sqrt(F.greatest(var, F.lit(0.0))))
+    if metric in ("accuracy", "label_rate", "predicted_positive_rate"):
+        return proportion(value, n)
+    if metric == "recall" and positives is not None:
+        return proportion(value, positives)
+    if metric == "precision" and "predicted_positive_rate" in columns:
+        return proportion(value, F.round(col("predicted_positive_rate") * n))
+    return F.lit(None).cast("double")
+
+
 def quality_checks(metrics: DataFrame, reference: DataFrame, metric: str, *, lower_is_better: bool,
                    min_labelled: int, max_drop: float, windows: int, max_decline: float,
-                   days: list[date]) -> DataFrame:
-    """slice_metrics rows (as_of, model_id, slice_key, slice_value, num_labelled, `metric`;
-    every window the checks read) and the models' own evaluation (model_id, slice_key,
-    slice_value, `reference`) -> a `quality_drop` and a `slow_degradation` check per window of
-    `days` and slice."""
+                   days: list[date], min_windows: int = 1, confidence: float | None = None) -> DataFrame:
+    """slice_metrics rows (as_of, model_id, slice_key, slice_value, num_labelled, `metric`, and
+    label_rate where the metric's sampling error needs it; every window the checks read) and the
+    models' own evaluation (model_id, slice_key, slice_value, `reference`) -> a `quality_drop` and
+    a `slow_degradation` check per window of `days` and slice. `confidence` (e.g. 0.95) turns on
+    the sampling-error test; `min_windows` (at most `windows`) windows with labels for a slow one."""
     enough = F.col(NUM_LABELLED) >= min_labelled
     good = F.when(enough, col(metric))
     day = F.datediff(F.col(AS_OF), F.lit(date(1970, 1, 1)))
     by_slice = Window.partitionBy(SLICE_KEY, SLICE_VALUE).orderBy(day)
     sign = -1.0 if lower_is_better else 1.0      # loss = sign * (before - now)
+    z = NormalDist().inv_cdf(confidence) if confidence else None
+    se = F.when(enough, standard_error(metric, metrics.columns)) if z else F.lit(None).cast("double")
+    slow_frame = by_slice.rangeBetween(-(windows - 1), 0)
+    needed = max(1, min(min_windows, windows))
     rows = (metrics
             .withColumn("_now", good)
+            .withColumn("_se", se)
             .withColumn("_before", F.first(good, ignorenulls=True).over(by_slice.rangeBetween(-1, -1)))
-            .withColumn("_mean", F.avg(good).over(by_slice.rangeBetween(-(windows - 1), 0)))
-            .withColumn("_n", F.count(good).over(by_slice.rangeBetween(-(windows - 1), 0)))
+            .withColumn("_se_before", F.first(F.when(good.isNotNull(), F.col("_se")), ignorenulls=True)
+                        .over(by_slice.rangeBetween(-1, -1)))
+            .withColumn("_mean", F.avg(good).over(slow_frame))
+            .withColumn("_n", F.count(good).over(slow_frame))
+            .withColumn("_se_mean", F.sqrt(F.sum(F.col("_se") * F.col("_se")).over(slow_frame)) / F.col("_n"))
             .where(F.col(AS_OF).isin(days)))
+    # what the windows' sampling explains (NULL: unknown, the threshold alone decides)
+    drop_noise = F.lit(z) * F.sqrt(F.col("_se") * F.col("_se") + F.col("_se_before") * F.col("_se_before")) \
+        if z else F.lit(None).cast("double")
+    slow_noise = F.lit(z) * F.col("_se_mean") if z else F.lit(None).cast("double")
     ref = reference.select(col(MODEL_ID), col(SLICE_KEY).alias("_rk"), col(SLICE_VALUE).alias("_rv"), "reference")
     rows = rows.join(ref, on=[rows[MODEL_ID] == ref[MODEL_ID], rows[SLICE_KEY].eqNullSafe(ref["_rk"]),
                               rows[SLICE_VALUE].eqNullSafe(ref["_rv"])], how="left").drop(ref[MODEL_ID])
     base = [F.col(AS_OF), F.col(MODEL_ID), F.col(SLICE_KEY), F.col(SLICE_VALUE)]
     drop_loss = F.lit(sign) * (F.col("_before") - F.col("_now"))
     decline = F.lit(sign) * (F.col("reference") - F.col("_mean"))
+    level = f"{confidence:g}" if confidence else ""
     sudden = rows.select(
         *base, F.lit(QUALITY_DROP).alias("check"), F.lit(metric).alias("metric"), F.col("_now").alias("value"),
         F.col("_before").alias("baseline"), F.lit(float(max_drop)).alias("threshold"), F.col(NUM_LABELLED),
-        F.when(F.col("_now").isNotNull() & F.col("_before").isNotNull(), drop_loss <= max_drop).alias("passed"),
+        F.when(F.col("_now").isNotNull() & F.col("_before").isNotNull(),
+               (drop_loss <= max_drop) | F.coalesce(drop_loss <= drop_noise, F.lit(False))).alias("passed"),
         F.when(F.col("_now").isNull() | F.col("_before").isNull(),
                F.lit(f"fewer than {min_labelled} labelled rows in the window or the one before: no decision"))
          .otherwise(F.concat(F.lit(f"{metric} "), _fmt(F.col("_now")), F.lit(" vs "), _fmt(F.col("_before")),
-                             F.lit(" the window before: loss "), _fmt(drop_loss), F.lit(f" (at most {max_drop})"))
-                    ).alias("detail"))
+                             F.lit(" the window before: loss "), _fmt(drop_loss), F.lit(f" (at most {max_drop}"),
+                             _noise(drop_noise, drop_loss, max_drop, level, "the two windows' labelled rows"),
+                             F.lit(")"))).alias("detail"))
     slow = rows.select(
         *base, F.lit(SLOW_DEGRADATION).alias("check"), F.lit(metric).alias("metric"), F.col("_mean").alias("value"),
         F.col("reference").alias("baseline"), F.lit(float(max_decline)).alias("threshold"), F.col(NUM_LABELLED),
-        F.when(F.col("_mean").isNotNull() & F.col("reference").isNotNull(), decline <= max_decline).alias("passed"),
+        F.when(F.col("_mean").isNotNull() & F.col("reference").isNotNull() & (F.col("_n") >= needed),
+               (decline <= max_decline) | F.coalesce(decline <= slow_noise, F.lit(False))).alias("passed"),
         F.when(F.col("_mean").isNull() | F.col("reference").isNull(),
                F.lit(f"no window of the last {windows} with {min_labelled} labelled rows, or no evaluation at training"))
+         .when(F.col("_n") < needed,
+               F.concat(F.col("_n"), F.lit(f" window(s) of the last {windows} with {min_labelled} labelled rows: "
+                                           f"a slow degradation needs {needed}, no decision")))
          .otherwise(F.concat(F.lit(f"mean {metric} "), _fmt(F.col("_mean")), F.lit(" over "), F.col("_n"),
                              F.lit(f" window(s) of the last {windows} vs "), _fmt(F.col("reference")),
-                             F.lit(" at training: loss "), _fmt(decline), F.lit(f" (at most {max_decline})"))
-                    ).alias("detail"))
+                             F.lit(" at training: loss "), _fmt(decline), F.lit(f" (at most {max_decline}"),
+                             _noise(slow_noise, decline, max_decline, level, "those windows' labelled rows"),
+                             F.lit(")"))).alias("detail"))
     return sudden.unionByName(slow)
+
+
+def _noise(noise: Column, loss: Column, threshold: float, level: str, rows: str) -> Column:
+    """The detail's words on the sampling error: what it explains, and when it decides."""
+    said = F.concat(F.lit(f"; sampling error of {rows} at {level}: "), _fmt(noise))
+    return (F.when(noise.isNull(), F.lit(""))
+            .when((loss > threshold) & (loss <= noise), F.concat(said, F.lit(", which explains the loss: no finding")))
+            .otherwise(said))
 
 
 def drift_findings(drift: DataFrame) -> DataFrame:

@@ -135,3 +135,61 @@ def test_slow_degradation_averages_the_last_windows(spark, windows, expected):
                                 windows=windows, max_decline=0.05, days=[D[2]])
     row = got.where("check = 'slow_degradation' AND slice_key IS NULL").first()
     assert row.value == pytest.approx(expected)
+
+
+def _counted(spark, rows):
+    """(as_of, num_labelled, label_rate, auc) -> slice_metrics rows of the whole table."""
+    return spark.createDataFrame([(d, "m/1", None, None, n, rate, auc) for d, n, rate, auc in rows],
+                                 "as_of date, model_id string, slice_key string, slice_value string, "
+                                 "num_labelled long, label_rate double, auc double")
+
+
+def test_the_auc_standard_error_matches_the_spread_of_simulated_aucs(spark):
+    """Hanley and McNeil's error, from a window's labelled rows and label rate, against the
+    standard deviation of scikit-learn's AUC over 400 simulated windows of the same size."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for n1, n0, shift in ((60, 240, 1.0), (400, 1600, 0.6)):
+        aucs = []
+        for _ in range(400):
+            scores = np.concatenate([rng.normal(shift, 1, n1), rng.normal(0, 1, n0)])
+            aucs.append(roc_auc_score(np.r_[np.ones(n1), np.zeros(n0)], scores))
+        n, mean_auc = n1 + n0, float(np.mean(aucs))
+        row = _counted(spark, [(D[0], n, n1 / n, mean_auc)]).select(
+            health.standard_error("auc", ["label_rate"]).alias("se")).first()
+        assert row.se == pytest.approx(float(np.std(aucs)), rel=0.15), (n1, n0)
+
+
+def test_a_loss_the_sample_explains_is_no_finding_and_a_real_one_still_is(spark):
+    reference = spark.createDataFrame([("m/1", None, None, 0.76)],
+                                      "model_id string, slice_key string, slice_value string, reference double")
+    kw = dict(lower_is_better=False, min_labelled=100, max_drop=0.05, windows=3, max_decline=0.05,
+              min_windows=3, confidence=0.95)
+    # a slice of 300 flights (20% late): AUC 0.76 then 0.69 is within its noise (error about 0.037 a window)
+    windows = [(D[0], 0.76), (D[1], 0.69), (D[2], 0.70), (D[3], 0.69)]
+    small = _counted(spark, [(d, 300, 0.2, auc) for d, auc in windows])
+    got = {(r.as_of, r.check): r for r in health.quality_checks(small, reference, "auc", days=D[1:4], **kw).collect()}
+    drop = got[(D[1], "quality_drop")]
+    assert drop.passed is True and "which explains the loss: no finding" in drop.detail, drop.detail
+    assert got[(D[1], "slow_degradation")].passed is None                       # 2 windows: no trend yet
+    assert "a slow degradation needs 3" in got[(D[1], "slow_degradation")].detail
+    assert got[(D[2], "slow_degradation")].passed is True                       # mean 0.7167: within max_decline
+    # three windows in a row at 0.69: the mean's error is a third of a window's variance, a finding
+    assert got[(D[3], "slow_degradation")].passed is False
+    # the same AUCs on 20,000 rows a window: the same losses are findings
+    big = _counted(spark, [(d, 20000, 0.2, auc) for d, auc in windows])
+    got = {(r.as_of, r.check): r for r in health.quality_checks(big, reference, "auc", days=D[1:4], **kw).collect()}
+    assert got[(D[1], "quality_drop")].passed is False and got[(D[3], "slow_degradation")].passed is False
+    assert "sampling error of those windows' labelled rows at 0.95" in got[(D[3], "slow_degradation")].detail
+    # a collapse on the small slice is caught too
+    collapse = _counted(spark, [(D[0], 300, 0.2, 0.76), (D[1], 300, 0.2, 0.52), (D[2], 300, 0.2, 0.50),
+                                (D[3], 300, 0.2, 0.51)])
+    got = {(r.as_of, r.check): r.passed for r in health.quality_checks(collapse, reference, "auc", days=D[1:4], **kw)
+           .collect()}
+    assert got[(D[1], "quality_drop")] is False and got[(D[3], "slow_degradation")] is False
+    # without label_rate (or for a metric whose error is unknown) the thresholds alone decide
+    bare = small.drop("label_rate")
+    assert {r.passed for r in health.quality_checks(bare, reference, "auc", days=[D[1]], **kw)
+            .where("check = 'quality_drop'").collect()} == {False}
