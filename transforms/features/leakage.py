@@ -26,8 +26,7 @@ from pyspark.sql import functions as F
 
 from lakescore.transforms.columns import AS_OF_COLUMNS, PREDICTION_TIME
 from lakescore.transforms.features.joins import KNOWN_AT
-from lakescore.transforms.features.sql_keywords import NILADIC_FUNCTIONS, SQL_KEYWORDS
-from lakescore.transforms.features.sql_refs import column_references, did_you_mean, lambda_variables
+from lakescore.transforms.features.sql_refs import column_references, did_you_mean, lambda_variables, names_a_column
 from lakescore.transforms.sqltext import col
 
 STATIC, CATALOG, AT_PREDICTION_TIME = "static", "catalog", "prediction_time"
@@ -105,7 +104,7 @@ def feature_inputs(feature: str, sql: str, *, entity_source: str, entity_columns
             elif name in by_lower:
                 j = joined[by_lower[name]]
                 (timed if j.timed else dims).add(by_lower[name])
-            elif name not in SQL_KEYWORDS and name not in NILADIC_FUNCTIONS and name not in lambdas:
+            elif names_a_column(name, lambdas):
                 known = [*entity_columns.values(), *joined, *AS_OF_COLUMNS]
                 raise ValueError(f"feature {feature!r} reads {name!r}: not a column of source {entity_source!r}, "
                                  f"a lookup, a history or the as-of{did_you_mean(name, known)}")

@@ -53,14 +53,20 @@ def lambda_variables(sql: str) -> set[str]:
     return out
 
 
-def undeclared_names(sql: str, known: Iterable[str]) -> list[str]:
-    """The plain names `sql` reads that are not in `known` (compared lower-case), not a Spark SQL
-    keyword, a function Spark calls without parentheses, a lambda variable or a metadata column
-    (a name starting with _): what a misspelt column leaves."""
+def names_a_column(name: str, lambdas: set[str]) -> bool:
+    """Whether a plain (lower-cased) name of an expression must be a column: not a Spark SQL
+    keyword, a function Spark calls without parentheses, one of the expression's lambda
+    variables or a metadata column (a name starting with _)."""
     from lakescore.transforms.features.sql_keywords import NILADIC_FUNCTIONS, SQL_KEYWORDS
 
-    allowed = {k.lower() for k in known} | SQL_KEYWORDS | NILADIC_FUNCTIONS | lambda_variables(sql)
-    return sorted(n for q, n in column_references(sql) if q is None and n not in allowed and not n.startswith("_"))
+    return not (name in SQL_KEYWORDS or name in NILADIC_FUNCTIONS or name in lambdas or name.startswith("_"))
+
+
+def undeclared_names(sql: str, known: Iterable[str]) -> list[str]:
+    """The plain names `sql` reads that must be columns (`names_a_column`) and are not in
+    `known` (compared lower-case): what a misspelt column leaves."""
+    known, lambdas = {k.lower() for k in known}, lambda_variables(sql)
+    return sorted(n for q, n in column_references(sql) if q is None and n not in known and names_a_column(n, lambdas))
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
