@@ -78,7 +78,9 @@ def new_files(ctx: Context, source: str, src: Source, known: Known
         ids = [i for f in candidates.values() for i in (f.batch_id, f.legacy_batch_id(source))]
         in_raw = {r[BATCH_ID] for r in store.spark.table(store.display(raw)).where(in_list(BATCH_ID, ids))
                   .select(BATCH_ID).distinct().collect()}
-    seen = [(f, i) for f in candidates.values() for i in (f.batch_id, f.legacy_batch_id(source)) if i in in_raw]
+    # one entry per file: a file named after its source has the same id under both namings
+    seen = [(f, next(i for i in (f.batch_id, f.legacy_batch_id(source)) if i in in_raw))
+            for f in candidates.values() if {f.batch_id, f.legacy_batch_id(source)} & in_raw]
     done = {f.batch_id for f, _ in seen}
     return [f for f in candidates.values() if f.batch_id not in done], seen
 

@@ -128,18 +128,22 @@ def test_a_folder_gains_files_and_no_line_is_lost(spark, drop):
     assert dupes == 3  # the changed file's rows 1, 4 and 5 were clean in its first version
 
 
-def test_a_file_whose_rows_reached_raw_but_not_landed_files_keeps_its_counts(spark, drop):
+@pytest.mark.parametrize("name", ["2024-01-01.csv", "events.csv"])
+def test_a_file_whose_rows_reached_raw_but_not_landed_files_keeps_its_counts(spark, drop, name):
     """A run killed between the raw append and the landed_files commit (found by the kill -9
-    chain): the re-run records the file from the raw table's rows, blank lines included."""
+    chain): the re-run records the file once, from the raw table's rows, blank lines included;
+    also a file named after its source, whose batch id is the same under the older naming (the
+    chain found it recorded twice)."""
     from lakescore.ingest.raw_landing import land
 
     folder, config, home = drop
-    _write(folder / "2024-01-01.csv", FIRST)
+    _write(folder / name, FIRST)
     ctx = Context(cfg=load_config(config), as_of=date(2024, 1, 2), config_path=str(config), home=home)
     land(ctx, ctx.cfg.sources)
     spark.sql(f"DELETE FROM {SCHEMA}.landed_files")     # the state the kill left: rows in raw only
     assert _run(config, home, 2) == {"rows_in": 5, "rows_clean": 3, "rows_quarantined": 2}
     assert _table(spark, "raw_events").count() == 5      # not landed twice
+    assert _table(spark, "landed_files").count() == 1
     files = _table(spark, "landed_files").first()
     assert (files["lines"], files["rows"], files["rows_malformed"], files["rows_blank"]) == (10, 5, 2, 3)
     assert _table(spark, "data_quality").first()["rows_blank"] == 3
