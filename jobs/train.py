@@ -256,7 +256,8 @@ def run(ctx: Context) -> TrainResult:
             own = reference_profiles.evaluation_of({f"{PREFIX[s]}{k}": v for s, m in metrics.items() for k, v in m.items()},
                                                    reference_profiles.quality_metric(cfg))
             profile = reference_profiles.compute(cfg, scored.where(F.col(SPLIT) == TRAIN),
-                                                 [r for r in by_split if r[SPLIT] == TEST], *own)
+                                                 [r for r in by_split if r[SPLIT] == TEST], *own,
+                                                 held_out=scored.where(F.col(SPLIT) == evaluate_on))
         scored.unpersist()
         leaks = _refuse_leaks(cfg, powers, evaluation.get(POWER_METRIC[cfg.label.kind]))
         with _timed(seconds, "importance"):

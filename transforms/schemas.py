@@ -258,16 +258,26 @@ MODEL_HEALTH = TableSchema.of(_WINDOW_COLUMNS, [
     ("baseline", DOUBLE), ("threshold", DOUBLE), (NUM_LABELLED, LONG), ("passed", BOOLEAN), ("detail", STRING),
     ("computed_at", TIMESTAMP)])
 
+CALIBRATION_POINT = _struct(("score", DOUBLE), ("probability", DOUBLE))
+# estimated_performance: per window x model x slice x metric, a binary model's quality estimated from
+# its served scores and calibration (all the window's rows), beside the realized metric on its
+# out-of-sample labelled rows once they are known (slice_metrics) and the estimate's error.
+ESTIMATED_PERFORMANCE = TableSchema.of(_WINDOW_COLUMNS, [
+    (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("metric", STRING), ("estimated", DOUBLE), ("realized", DOUBLE),
+    ("error", DOUBLE), ("count", LONG), (NUM_LABELLED, LONG), ("computed_at", TIMESTAMP)])
+
 PROFILE_BUCKET = _struct(("bin", IntegerType()), ("category", STRING), ("n", LONG), ("s1", DOUBLE), ("s2", DOUBLE))
 # reference_profiles: what monitor compares a model version with, computed once per version (and
 # per profile_key: a hash of the monitored columns, bins, slices, label and metric it depends on).
 # part `drift`: one row per column x slice of its training rows (quantile edges, histogram on them);
 # part `health`: one row per slice of its test rows (the quality metric, labelled rows, and on the
-# whole-table row the model's own evaluation). See transforms/monitoring/profiles.py.
+# whole-table row the model's own evaluation); part `calibration` (binary labels): one row, the isotonic
+# calibration of its score on its held-out rows (transforms/monitoring/estimated.py).
+# See transforms/monitoring/profiles.py.
 REFERENCE_PROFILES = TableSchema.of([
     (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ID, STRING), ("profile_key", STRING), ("part", STRING),
     (COLUMN_NAME, STRING), (COLUMN_KIND, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("count", LONG),
     ("null_count", LONG), ("edges", ArrayType(DOUBLE)), ("coarse_edges", ArrayType(DOUBLE)),
     ("histogram", ArrayType(PROFILE_BUCKET)), ("metric", STRING), ("value", DOUBLE), (NUM_LABELLED, LONG),
     ("evaluation", DOUBLE), ("evaluation_name", STRING), ("source", STRING), ("profile_config", STRING),
-    ("computed_at", TIMESTAMP)])
+    ("computed_at", TIMESTAMP), ("calibration", ArrayType(CALIBRATION_POINT))])

@@ -90,6 +90,16 @@ class Quality(Strict):
                                      "alone decide")
 
 
+class Estimate(Strict):
+    """Estimated performance of a binary model (estimated_performance, the `estimated_degradation`
+    check): its quality per window from the served scores and its calibration, before labels land."""
+
+    enabled: bool = Field(True, description="estimate a binary model's quality per window and slice")
+    max_decline: float = Field(0.05, ge=0, description="estimated_degradation: the estimated metric may be at most "
+                               "this far below the model's own evaluation (and within gate.floors)")
+    min_count: int = Field(200, ge=1, description="fewer served rows in a window (or slice): estimate, no decision")
+
+
 class RetrainWhen(Strict):
     windows: int = Field(7, ge=1, description="the last n windows")
     violations: int = Field(3, ge=1, description="k of them raised one of the kinds")
@@ -110,6 +120,7 @@ class Monitor(Strict):
                                       "training cutoff) is stale")
     drift: Drift = Field(default_factory=Drift)
     quality: Quality = Field(default_factory=Quality)
+    estimate: Estimate = Field(default_factory=Estimate)
     retrain_when: RetrainWhen | None = Field(default_factory=RetrainWhen, description="null: no trigger")
     fail_on: list[MonitorKind] = Field(default_factory=list, description="kinds that make the stage exit non-zero")
     report: bool = Field(False, description="log the HTML monitoring report of the 30 windows up to the as-of to "

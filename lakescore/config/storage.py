@@ -34,6 +34,7 @@ class Tables(Strict):
     slice_metrics: Identifier = "slice_metrics"
     drift_metrics: Identifier = "drift_metrics"
     model_health: Identifier = "model_health"
+    estimated_performance: Identifier = "estimated_performance"
     reference_profiles: Identifier = "reference_profiles"
     alerts: Identifier = "alerts"
     landed_files: Identifier = "landed_files"

@@ -29,15 +29,18 @@ _ABOUT = {
     "drift_metrics": ("window x model x comparison x column x slice", "monitor",
                       "skew (BASELINE) and drift (CONSECUTIVE) per column, shaped like Lakehouse Monitoring's drift table"),
     "model_health": ("window x model x slice x check", "monitor", "model age, sudden quality drops, slow degradation"),
+    "estimated_performance": ("window x model x slice x metric", "monitor",
+                              "a binary model's quality estimated from its served scores before labels land, "
+                              "beside the realized metric and the estimate's error"),
     "reference_profiles": ("model version x profile key x part x column x slice", "train (promote, monitor when missing)",
                            "what monitor compares a model version with: its training rows' quantile edges and "
-                           "histograms, its test rows' quality per slice, its own evaluation"),
+                           "histograms, its test rows' quality per slice, its own evaluation, its score's calibration"),
     "alerts": ("one row per finding", "every stage", "severity, kind, subject, value, threshold"),
     "stage_runs": ("as_of x stage", "every command that runs stages", "each stage's newest run: status, seconds, detail"),
 }
 _ORDER = ("quarantine", "data_quality", "landed_files", "features", "predictions", "feature_reports", "model_metrics",
-          "model_validations", "slice_metrics", "drift_metrics", "model_health", "reference_profiles", "alerts",
-          "stage_runs")
+          "model_validations", "slice_metrics", "drift_metrics", "model_health", "estimated_performance",
+          "reference_profiles", "alerts", "stage_runs")
 
 
 def type_name(dtype: DataType | None) -> str:

@@ -79,6 +79,7 @@ def documented_schema(cfg: UseCase, table: str) -> schemas.TableSchema | None:
              t.model_validations: schemas.MODEL_VALIDATIONS, t.landed_files: schemas.LANDED_FILES,
              t.feature_reports: schemas.FEATURE_REPORTS, t.model_metrics: schemas.MODEL_METRICS,
              t.drift_metrics: schemas.DRIFT_METRICS, t.model_health: schemas.MODEL_HEALTH,
+             t.estimated_performance: schemas.ESTIMATED_PERFORMANCE,
              t.stage_runs: schemas.STAGE_RUNS, t.reference_profiles: schemas.REFERENCE_PROFILES}
     if table in fixed:
         return fixed[table]

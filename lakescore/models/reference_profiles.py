@@ -1,6 +1,7 @@
 """The reference_profiles table: what monitor compares a serving model with (its training rows'
-histograms, its test rows' quality per slice, its own evaluation), computed once per model
-version instead of on every monitor run. The math is in transforms.monitoring.profiles.
+histograms, its test rows' quality per slice, its own evaluation and, for a binary label, its
+score's calibration on its held-out rows), computed once per model version instead of on every
+monitor run. The math is in transforms.monitoring.profiles and transforms.monitoring.estimated.
 
 - `compute`: a profile from rows already scored (train: the rows it has just evaluated);
 - `from_training_rows`: the same from the version's training rows re-read at the Delta versions
@@ -10,7 +11,8 @@ version instead of on every monitor run. The math is in transforms.monitoring.pr
 
 A profile is keyed by the version (model_name, model_version) and `profile_key`, a hash of
 `profile_config`: the monitored columns and their kinds, the bins, the slices, the label and the
-quality metric. Changing any of them makes monitor compute a new profile once.
+quality metric, and the calibration's method and rows. Changing any of them makes monitor compute
+a new profile once.
 """
 
 from __future__ import annotations
@@ -31,8 +33,19 @@ from lakescore.core.runtime import Context
 from lakescore.models import registry
 from lakescore.models.training_rows import evaluate_by, training_frame
 from lakescore.transforms import schemas
-from lakescore.transforms.columns import MODEL_ID, MODEL_NAME, MODEL_VERSION, SLICE_KEY, SLICE_VALUE, SPLIT, TEST, TRAIN
-from lakescore.transforms.monitoring import profiles
+from lakescore.transforms.columns import (
+    BINARY,
+    MODEL_ID,
+    MODEL_NAME,
+    MODEL_VERSION,
+    SCORE,
+    SLICE_KEY,
+    SLICE_VALUE,
+    SPLIT,
+    TEST,
+    TRAIN,
+)
+from lakescore.transforms.monitoring import estimated, profiles
 from lakescore.transforms.sqltext import all_of, eq, in_list
 
 log = logging.getLogger("lakescore.reference_profiles")
@@ -41,6 +54,7 @@ INPUT_VERSIONS_TAG = "lakescore.input_versions"
 # the evaluation a model's quality is held against: out-of-time if its run has it, else test
 EVALUATION_PREFIXES = ("oot_", "test_")
 FROM_TRAIN, FROM_TRAINING_ROWS = "train", "training_rows"   # the `source` column: how it was computed
+CALIBRATION = "calibration"   # the part holding a binary model's score calibration
 
 
 def quality_metric(cfg: UseCase) -> str:
@@ -56,7 +70,13 @@ def profile_config(cfg: UseCase) -> dict:
     d = cfg.monitor.drift
     return {"columns": sorted(cfg.monitored_columns.items()), "bins": d.bins, "coarse_bins": d.coarse_bins,
             "drift_slices": drift_slices(cfg), "health_slices": list(cfg.slices),
-            "label": {"name": cfg.label.name, "kind": cfg.label.kind}, "metric": quality_metric(cfg)}
+            "label": {"name": cfg.label.name, "kind": cfg.label.kind}, "metric": quality_metric(cfg),
+            "calibration": {"method": "isotonic", "rows": cfg.gate.evaluate_on} if calibrates(cfg) else None}
+
+
+def calibrates(cfg: UseCase) -> bool:
+    """Whether the profile holds a calibration (and monitor estimates performance): a binary label."""
+    return cfg.label.kind == BINARY
 
 
 def profile_key(cfg: UseCase) -> str:
@@ -78,21 +98,25 @@ class Profile:
     evaluation: float | None
     evaluation_name: str | None
     source: str
+    calibration: tuple[list[float], list[float]] | None = None   # isotonic (boundaries, probabilities)
 
 
 def compute(cfg: UseCase, train_rows: DataFrame, test_quality: list[dict], evaluation: float | None,
-            evaluation_name: str | None, source: str = FROM_TRAIN) -> Profile:
-    """A profile from the model's training-split rows scored (`score`, `prediction`) and its
+            evaluation_name: str | None, source: str = FROM_TRAIN, held_out: DataFrame | None = None) -> Profile:
+    """A profile from the model's training-split rows scored (`score`, `prediction`), its
     quality on the test rows per slice (`evaluate_by` rows with `slice_key`, `slice_value`,
-    `count`, `num_labelled` and the metrics). Two passes over the rows; a row per column and
-    slice value reaches the driver."""
+    `count`, `num_labelled` and the metrics) and, for a binary label, its held-out rows scored
+    (`gate.evaluate_on`'s split: the calibration's rows). Two passes over the training rows, one
+    isotonic fit; a row per column and slice value reaches the driver."""
     d, columns, slices = cfg.monitor.drift, cfg.monitored_columns, drift_slices(cfg)
     rows = train_rows.select(F.lit("").alias(MODEL_ID), *dict.fromkeys([*columns, *slices]))
     drift = profiles.drift_profile(rows, columns, slices, d.bins, d.coarse_bins).collect()
     metric = quality_metric(cfg)
     health = [{SLICE_KEY: r[SLICE_KEY], SLICE_VALUE: r[SLICE_VALUE], "count": r.get("count"),
                "num_labelled": r.get("num_labelled"), "value": r.get(metric)} for r in test_quality]
-    return Profile(drift, health, evaluation, evaluation_name, source)
+    calibration = (estimated.fit_calibration(held_out, cfg.label.name, SCORE)
+                   if held_out is not None and calibrates(cfg) else None)
+    return Profile(drift, health, evaluation, evaluation_name, source, calibration)
 
 
 def _run(ref: registry.ModelRef):
@@ -117,7 +141,8 @@ def from_training_rows(ctx: Context, ref: registry.ModelRef) -> Profile:
     try:
         test = [r.asDict() for r in evaluate_by(cfg, lambda df: df, scored.where(F.col(SPLIT) == TEST), [],
                                                  cfg.slices).collect()]
-        return compute(cfg, scored.where(F.col(SPLIT) == TRAIN), test, evaluation, name, FROM_TRAINING_ROWS)
+        return compute(cfg, scored.where(F.col(SPLIT) == TRAIN), test, evaluation, name, FROM_TRAINING_ROWS,
+                       held_out=scored.where(F.col(SPLIT) == cfg.gate.evaluate_on))
     finally:
         scored.unpersist()
 
@@ -136,13 +161,17 @@ def write(ctx: Context, name: str, version: str, profile: Profile, replacing: tu
     metric = quality_metric(cfg)
     head = (name, version, mid, key)
     rows = [(*head, profiles.DRIFT, *tuple(r)[1:], None, None, None, None, None,
-             profile.source, config, now) for r in profile.drift]
+             profile.source, config, now, None) for r in profile.drift]
     for h in profile.health:
         whole = h[SLICE_KEY] is None
         rows.append((*head, profiles.HEALTH, None, None, h[SLICE_KEY], h[SLICE_VALUE], h["count"], None, None, None,
                      None, metric, None if h["value"] is None else float(h["value"]), h["num_labelled"],
                      profile.evaluation if whole else None, profile.evaluation_name if whole else None,
-                     profile.source, config, now))
+                     profile.source, config, now, None))
+    if profile.calibration is not None:
+        points = [(float(x), float(p)) for x, p in zip(*profile.calibration)]
+        rows.append((*head, CALIBRATION, SCORE, None, None, None, len(points), None, None, None, None, None, None,
+                     None, None, None, profile.source, config, now, points))
     df = ctx.spark.createDataFrame(rows, schemas.REFERENCE_PROFILES.struct())
     where = _scope(cfg, name, [version, *replacing]) if store.exists(table) else None
     written = store.write(df, table, replace_where=where)
@@ -180,3 +209,13 @@ def drift_part(profile: DataFrame) -> DataFrame:
 
 def health_part(profile: DataFrame) -> DataFrame:
     return profile.where(F.col("part") == profiles.HEALTH)
+
+
+def calibrations(profile: DataFrame) -> dict[str, tuple[list[float], list[float]]]:
+    """The calibration part of collected profiles -> model_id: (boundaries, probabilities)."""
+    out = {}
+    for r in profile.where(F.col("part") == CALIBRATION).select(MODEL_ID, CALIBRATION).collect():
+        if r[CALIBRATION]:
+            out[r[MODEL_ID]] = estimated.clean([p["score"] for p in r[CALIBRATION]],
+                                               [p["probability"] for p in r[CALIBRATION]])
+    return out

@@ -88,6 +88,18 @@ def _gate_summary(gate: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _estimate_note(est: pd.DataFrame, metric: str) -> str:
+    """What the estimate is, and how far it was from the realized metric where both exist."""
+    said = (f"{html.escape(metric)} estimated per window from the served scores and the serving model's calibration "
+            "on its held-out rows (CBPE), before any label is known; it cannot see a change in how the label "
+            "follows the inputs.")
+    both = est.dropna(subset=["estimated", "realized"]) if not est.empty else est
+    if both.empty:
+        return said + " No window has both an estimate and a realized value yet."
+    return said + (f" Over the {len(both)} window(s) with both, mean absolute error {both['error'].abs().mean():.4f}, "
+                   f"largest {both['error'].abs().max():.4f}.")
+
+
 def render(data: ReportData) -> str:
     """The page of a ReportData."""
     q, metric = data.quality, data.metric
@@ -106,7 +118,10 @@ def render(data: ReportData) -> str:
                  f"(out of sample); {labelled:,} labelled rows in the range. "
                  f"Slices: the {TOP_SLICES} largest values of each key.",
                  svg(plots.quality_over_time(q, metric)),
-                 _table(whole, [AS_OF, "count", NUM_LABELLED, metric]) if not whole.empty else ""),
+                 _table(whole, [AS_OF, "count", NUM_LABELLED, metric]) if not whole.empty else "",
+                 "<h3>Estimated before the labels</h3>", f"<p>{_estimate_note(data.estimated, metric)}</p>",
+                 svg(plots.estimated_vs_realized(data.estimated, metric)),
+                 _table(data.estimated) if not data.estimated.empty else ""),
         _section("scores", len(data.scores), f"{int(data.scores['rows'].sum()) if not data.scores.empty else 0:,} "
                  "predictions; quantiles computed in Spark (approximate).",
                  svg(plots.score_distribution(data.scores)), _table(data.scores)),

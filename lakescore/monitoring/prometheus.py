@@ -13,6 +13,8 @@ exist yet leaves its metrics without samples. The gauges, all with the label `us
 | `lakescore_quality` | model_name, model_version, slice, metric | `slice_metrics`, newest window with labels |
 | `lakescore_quality_labelled_rows` | model_name, model_version, slice | its `num_labelled` |
 | `lakescore_quality_window_timestamp_seconds` | model_name, model_version | that window's as-of |
+| `lakescore_estimated_quality` | model_name, model_version, slice, metric | `estimated_performance`, newest window |
+| `lakescore_estimated_quality_window_timestamp_seconds` | model_name, model_version | that window's as-of |
 | `lakescore_drifted_features` | model_name, model_version, drift_type | `drift_metrics`, newest window |
 | `lakescore_drift_features_compared` | model_name, model_version, drift_type | columns compared there |
 | `lakescore_quarantine_rate` | source | `data_quality`, each source's newest as-of |
@@ -147,6 +149,24 @@ def _quality(ctx: Context, fam: Families, use_case: str) -> None:
         window.labels(*model).set(r["t"])
 
 
+def _estimated(ctx: Context, fam: Families, use_case: str) -> None:
+    """Every estimated metric of every slice of the newest window (labels known or not)."""
+    quality = fam.gauge("estimated_quality", "quality estimated from the served scores (before labels), newest "
+                        "window, per slice", *MODEL, SLICE, "metric")
+    window = fam.gauge("estimated_quality_window_timestamp_seconds", "as-of of the window the estimates are from",
+                       *MODEL)
+    ep = _read(ctx, ctx.cfg.tables.estimated_performance)
+    as_of = _newest(ep) if ep is not None else None
+    if as_of is None:
+        return
+    day = _model_labels(ep.where(eq(AS_OF, as_of)).where(F.col("estimated").isNotNull())).withColumn(
+        SLICE, _slice_label())
+    for r in day.select(*MODEL, SLICE, "metric", "estimated", _epoch(AS_OF).alias("t")).orderBy(
+            *MODEL, SLICE, "metric").collect():
+        quality.labels(use_case, r[MODEL_NAME], r[MODEL_VERSION], r[SLICE], r["metric"]).set(r["estimated"])
+        window.labels(use_case, r[MODEL_NAME], r[MODEL_VERSION]).set(r["t"])
+
+
 def _drift(ctx: Context, fam: Families, use_case: str) -> None:
     """Columns drifted and compared per comparison in the newest window (whole-window rows)."""
     drifted = fam.gauge("drifted_features", "columns found drifted in the newest window, per comparison",
@@ -226,6 +246,7 @@ def collect(ctx: Context) -> CollectorRegistry:
     fam, use_case = Families(CollectorRegistry()), ctx.cfg.name
     latest = _predictions(ctx, fam, use_case)
     _quality(ctx, fam, use_case)
+    _estimated(ctx, fam, use_case)
     _drift(ctx, fam, use_case)
     _data_quality(ctx, fam, use_case)
     _alerts(ctx, fam, use_case, latest)

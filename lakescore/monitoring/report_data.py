@@ -5,6 +5,8 @@ report's size follows the number of windows in its range, never the rows of a ta
 `collect(ctx, start, end)` reads the use case's tables for the as-ofs in [start, end]:
 - quality: slice_metrics per window x slice (the whole table and the biggest slices of each key)
   with the labelled rows the metric was computed on;
+- estimated: estimated_performance per window (the whole table, the quality metric): the estimate
+  from the served scores, the realized value once labels are known, and the error;
 - scores: the distribution of `score` per window (quantiles, mean, rows) from predictions;
 - drift: drift_metrics per window x feature for the BASELINE and CONSECUTIVE comparisons (the
   chosen distance and the decision);
@@ -69,6 +71,7 @@ class ReportData:
     distance: str
     max_model_age_days: float
     quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    estimated: pd.DataFrame = field(default_factory=pd.DataFrame)
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)
     drift: pd.DataFrame = field(default_factory=pd.DataFrame)
     model_age: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -122,6 +125,23 @@ def quality(ctx: Context, where: str, metric: str) -> pd.DataFrame:
     kept = (per.withColumn("total", total).withColumn("rank", F.dense_rank().over(size))
             .where(F.col("rank") <= TOP_SLICES).drop("total", "rank"))
     return _pandas(kept.orderBy(F.col(SLICE_KEY).asc_nulls_first(), SLICE_VALUE, AS_OF), 20_000)
+
+
+def estimated(ctx: Context, where: str, metric: str) -> pd.DataFrame:
+    """Per window (whole table, `metric`): served rows, labelled rows, the estimate, the realized
+    value and the error (several models of a window weighted by their rows)."""
+    df = _read(ctx, ctx.cfg.tables.estimated_performance, where)
+    if df is None:
+        return pd.DataFrame()
+    part = df.where(F.col(SLICE_KEY).isNull() & (F.col("metric") == metric))
+
+    def weighted(c: str, w: str):
+        return F.sum(F.col(c) * F.col(w)) / F.sum(F.when(F.col(c).isNotNull(), F.col(w)))
+
+    per = part.groupBy(AS_OF).agg(F.sum("count").alias("count"), F.sum(NUM_LABELLED).alias(NUM_LABELLED),
+                                  weighted("estimated", "count").alias("estimated"),
+                                  weighted("realized", NUM_LABELLED).alias("realized"))
+    return _pandas(per.withColumn("error", F.col("estimated") - F.col("realized")).orderBy(AS_OF), 10_000)
 
 
 def scores(ctx: Context, where: str) -> pd.DataFrame:
@@ -211,6 +231,7 @@ def collect(ctx: Context, start: date | None = None, end: date | None = None,
                       distance=distance, max_model_age_days=cfg.monitor.max_model_age_days)
     steps = {
         "quality": lambda: quality(ctx, where, metric),
+        "estimated": lambda: estimated(ctx, where, metric),
         "scores": lambda: scores(ctx, where),
         "drift": lambda: drift(ctx, where, distance),
         "model_age": lambda: model_age(ctx, where),

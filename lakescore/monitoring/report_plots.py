@@ -82,6 +82,29 @@ def quality_over_time(quality: pd.DataFrame, metric: str) -> Figure:
     return fig
 
 
+def estimated_vs_realized(est: pd.DataFrame, metric: str) -> Figure:
+    """The metric estimated from the served scores per window (a line through every window) and
+    the realized one where labels are known (points), the whole table."""
+    if est.empty or est["estimated"].isna().all():
+        return _empty(f"no estimated {metric}: the serving model has no calibration (a binary label's)")
+    days = _dates(est[AS_OF])
+    x = list(range(len(days)))
+    fig = Figure(figsize=(11, 3.0), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(x, est["estimated"], marker="o", markersize=4, linewidth=2, color="#1f77b4",
+            label=f"estimated {metric} (served scores, no labels)")
+    known = est["realized"].notna()
+    ax.plot([i for i, k in zip(x, known) if k], est.loc[known, "realized"], marker="s", markersize=5,
+            linestyle="--", color="black", label=f"realized {metric} (labelled rows)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per window: estimated before the labels vs realized", fontsize=10)
+    ax.set_xlim(-0.6, len(days) - 0.4)
+    _date_axis(ax, days)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
 def score_distribution(scores: pd.DataFrame) -> Figure:
     """Per window: a box of the score (whiskers 5th-95th percentile, box quartiles, median line,
     mean dot) and the rows scored."""

@@ -27,6 +27,7 @@ from lakescore.jobs import features, ingest, monitor, promote, score, train
 from lakescore.models import reference_profiles, registry
 from lakescore.monitoring import window_inputs
 from lakescore.transforms.modeling.metrics import explode_slices, quality_metrics
+from lakescore.transforms.monitoring.estimated import ESTIMATED_METRICS
 from tests.support import assert_frames_close
 
 SCHEMA = "test_monitor"
@@ -176,6 +177,25 @@ def test_shuffled_labels_raise_quality_drop_and_open_the_trigger(monitored, spar
     assert set(result["findings"]) >= {"quality_drop", "slow_degradation", "retrain_triggered", "model_stale"}
 
 
+def test_estimated_performance_beside_the_realized_and_what_it_cannot_see(monitored, spark):
+    est = spark.table(f"{SCHEMA}.estimated_performance")
+    whole = {(r.as_of, r.metric): r for r in est.where("slice_key IS NULL").collect()}
+    assert set(whole) == {(d, m) for d in WINDOWS for m in ESTIMATED_METRICS}
+    for d in WINDOWS:
+        auc = whole[(d, "auc")]
+        assert auc["count"] == PER_DAY and auc.num_labelled > 900
+        assert auc.error == pytest.approx(auc.estimated - auc.realized)
+        # shuffled labels change P(label | score): no estimate from the scores can see it (the realized does)
+        assert (auc.error > 0.3) if d in SHUFFLED else (abs(auc.error) < 0.05), (d, auc)
+        assert abs(whole[(d, "label_rate")].error) < (0.06 if d not in SHUFFLED else 1)
+    assert {(r.as_of, r.slice_value) for r in est.where("slice_key = 'c_twin' AND metric = 'auc'").collect()} == {
+        (d, v) for d in WINDOWS for v in "abc"}
+    # every window's labels are known by the run: the realized checks decide, not the estimate
+    checks = spark.table(f"{SCHEMA}.model_health").where("check = 'estimated_degradation' AND slice_key IS NULL")
+    assert {(r.as_of, r.passed) for r in checks.collect()} == {(d, None) for d in WINDOWS}
+    assert "the realized checks decide" in checks.first().detail
+
+
 def test_an_old_champion_is_stale(monitored, spark):
     stale = {r.as_of for r in _alerts(spark, "model_stale").collect()}
     assert stale == {date(2024, 1, 15), date(2024, 1, 16)}                 # 4 and 5 days after its cutoff
@@ -189,6 +209,11 @@ def test_a_backfill_counts_only_the_labels_known_by_its_as_of(monitored, spark):
     monitor.run(_ctx(home, date(2024, 1, 14), {"monitor": {"retrain_when": None}}))
     metrics = {r.as_of: r for r in spark.table(f"{SCHEMA}.slice_metrics").where("slice_key IS NULL").collect()}
     assert metrics[date(2024, 1, 14)].num_labelled == 0 and metrics[date(2024, 1, 13)].num_labelled > 900
+    # window 14 has no label yet: its estimate decides, and holds the model's level (x_shift does not matter)
+    check = spark.table(f"{SCHEMA}.model_health").where(
+        "check = 'estimated_degradation' AND slice_key IS NULL AND as_of = DATE'2024-01-14'").first()
+    assert check.passed is True and check.num_labelled == 0 and "no labels yet" in check.detail
+    assert check.value == pytest.approx(check.baseline, abs=0.05)
     monitor.run(_ctx(home, RUN))   # back to the daily run's view
 
 
@@ -273,7 +298,7 @@ def test_monitor_from_profiles_equals_monitor_from_the_training_rows_re_scored(m
     assert new.count() == len(WINDOWS) * len(columns)
     assert_frames_close(new, old, ["as_of", "model_id", "column_name", "slice_key", "slice_value"])
     old_health = monitor.model_health(ctx, preds, days, _old_health_reference(ctx, models, trained))
-    assert_frames_close(spark.table(f"{SCHEMA}.model_health"), old_health,
+    assert_frames_close(spark.table(f"{SCHEMA}.model_health").where("check != 'estimated_degradation'"), old_health,
                         ["as_of", "model_id", "check", "slice_key", "slice_value"])
     for t in trained.values():
         t.unpersist()
@@ -291,6 +316,12 @@ def test_a_model_without_a_profile_of_the_config_gets_one_once_from_its_training
     assert reference_profiles.ensure(ctx, ref) is False                 # written: not computed again
     keys = {r.profile_key for r in spark.table(f"{SCHEMA}.reference_profiles").select("profile_key").collect()}
     assert keys == {reference_profiles.profile_key(ctx.cfg), reference_profiles.profile_key(_config())}
+    # the held-out rows re-read and re-scored give the calibration train fitted
+    at_train = monitor.reference_profiles_of(_ctx(home, RUN), models)
+    again, first = reference_profiles.calibrations(profile), reference_profiles.calibrations(at_train)
+    assert again.keys() == first.keys() == set(models)
+    for m, (xs, ps) in first.items():
+        assert len(xs) > 2 and again[m][0] == pytest.approx(xs) and again[m][1] == pytest.approx(ps)
     # per slice too, the comparison against the stored histograms is the comparison against the rows
     trained = {m: window_inputs.training_rows(ctx, model) for m, model in models.items()}
     baseline = reduce(lambda a, b: a.unionByName(b), [

@@ -73,6 +73,7 @@ EXAMPLE_SKEW = "example_skew"
 MODEL_STALE = "model_stale"
 QUALITY_DROP = "quality_drop"
 SLOW_DEGRADATION = "slow_degradation"
+ESTIMATED_DEGRADATION = "estimated_degradation"  # the quality estimated before labels land (CBPE)
 RETRAIN_TRIGGERED = "retrain_triggered"  # train's retraining policy reads it
 MONITOR_KINDS = (TRAINING_SERVING_SKEW, FEATURE_DRIFT, PREDICTION_DRIFT, EXAMPLE_SKEW, MODEL_STALE, QUALITY_DROP,
-                 SLOW_DEGRADATION, RETRAIN_TRIGGERED)
+                 SLOW_DEGRADATION, ESTIMATED_DEGRADATION, RETRAIN_TRIGGERED)

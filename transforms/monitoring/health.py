@@ -8,6 +8,9 @@ threshold, num_labelled, passed, detail):
   slice; the loss may not exceed `max_drop`;
 - `slow_degradation`: the mean metric of the windows of the last `windows` days against the
   serving model's own evaluation at training; the loss may not exceed `max_decline`.
+- `estimated_degradation`: the quality estimated from the served scores (estimated_performance)
+  against the model's own evaluation (and `gate.floors`), for a window whose labels are not yet
+  known: with `min_labelled` of them the realized checks above decide, and this one does not.
 A quality check needs `min_labelled` out-of-sample labelled rows in each window it reads;
 with fewer, `passed` is NULL (no decision). A slow degradation also needs `min_windows` such
 windows (a trend, not one window). Where the metric's sampling error is known from the window's
@@ -44,6 +47,7 @@ from lakescore.transforms.columns import (
     SLICE_VALUE,
 )
 from lakescore.transforms.contracts.kinds import (
+    ESTIMATED_DEGRADATION,
     EXAMPLE_SKEW,
     FEATURE_DRIFT,
     MODEL_STALE,
@@ -56,7 +60,8 @@ from lakescore.transforms.contracts.kinds import (
 from lakescore.transforms.sqltext import col
 
 MODEL_AGE = "model_age"
-CHECK_KINDS = {MODEL_AGE: MODEL_STALE, QUALITY_DROP: QUALITY_DROP, SLOW_DEGRADATION: SLOW_DEGRADATION}
+CHECK_KINDS = {MODEL_AGE: MODEL_STALE, QUALITY_DROP: QUALITY_DROP, SLOW_DEGRADATION: SLOW_DEGRADATION,
+               ESTIMATED_DEGRADATION: ESTIMATED_DEGRADATION}
 HEALTH_COLUMNS = [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE, "check", "metric", "value", "baseline", "threshold",
                   NUM_LABELLED, "passed", "detail"]
 FINDING_COLUMNS = [AS_OF, "kind", "subject", "value", "threshold", "detail"]
@@ -178,6 +183,46 @@ def quality_checks(metrics: DataFrame, reference: DataFrame, metric: str, *, low
     return sudden.unionByName(slow)
 
 
+def estimated_checks(estimates: DataFrame, reference: DataFrame, metric: str, *, lower_is_better: bool,
+                     min_count: int, min_labelled: int, max_decline: float, floor: float | None) -> DataFrame:
+    """estimated_performance rows (as_of, model_id, slice_key, slice_value, metric, estimated,
+    count, num_labelled) and the models' own evaluation (as in `quality_checks`) -> an
+    `estimated_degradation` check per window and slice of `metric`: the estimate may be at most
+    `max_decline` worse than the reference and no worse than `floor`. No decision with fewer than
+    `min_count` served rows, or once `min_labelled` labels are known (the realized checks decide)."""
+    sign = -1.0 if lower_is_better else 1.0
+    rows = estimates.where(F.col("metric") == metric)
+    ref = reference.select(col(MODEL_ID).alias("_rm"), col(SLICE_KEY).alias("_rk"), col(SLICE_VALUE).alias("_rv"),
+                           "reference")
+    rows = rows.join(ref, on=[rows[MODEL_ID] == ref["_rm"], rows[SLICE_KEY].eqNullSafe(ref["_rk"]),
+                              rows[SLICE_VALUE].eqNullSafe(ref["_rv"])], how="left")
+    value, labelled = F.col("estimated"), F.coalesce(F.col(NUM_LABELLED), F.lit(0))
+    decline = F.lit(sign) * (F.col("reference") - value)
+    below = F.lit(False) if floor is None else (value > floor if lower_is_better else value < floor)
+    bound = "above" if lower_is_better else "below"
+    decided = value.isNotNull() & (F.col("count") >= min_count) & (labelled < min_labelled)
+    passed = F.when(decided & F.col("reference").isNotNull(), (decline <= max_decline) & ~below).when(
+        decided & below, F.lit(False))
+    said = F.concat(F.lit(f"estimated {metric} "), _fmt(value), F.lit(" from "), F.col("count").cast("string"),
+                    F.lit(" served rows (no labels yet)"),
+                    F.when(F.col("reference").isNotNull(), F.concat(
+                        F.lit(" vs "), _fmt(F.col("reference")), F.lit(" at training: loss "), _fmt(decline),
+                        F.lit(f" (at most {max_decline})"))).otherwise(F.lit("")),
+                    F.lit("") if floor is None else
+                    F.when(below, F.lit(f"; {bound} the gate's floor {floor}")).otherwise(F.lit("")))
+    detail = (F.when(value.isNull(), F.lit("no estimate"))
+              .when(labelled >= min_labelled, F.concat(F.lit(f"estimated {metric} "), _fmt(value), F.lit(
+                  f": {min_labelled} or more labels known, the realized checks decide")))
+              .when(F.col("count") < min_count, F.concat(F.lit(f"estimated {metric} "), _fmt(value), F.lit(
+                  f": fewer than {min_count} served rows, no decision")))
+              .otherwise(said))
+    return rows.select(
+        F.col(AS_OF), F.col(MODEL_ID), F.col(SLICE_KEY), F.col(SLICE_VALUE), F.lit(ESTIMATED_DEGRADATION).alias("check"),
+        F.lit(metric).alias("metric"), value.alias("value"), F.col("reference").alias("baseline"),
+        F.lit(float(max_decline)).alias("threshold"), F.col(NUM_LABELLED), passed.alias("passed"),
+        detail.alias("detail"))
+
+
 def _noise(noise: Column, loss: Column, threshold: float, level: str, rows: str) -> Column:
     """The detail's words on the sampling error: what it explains, and when it decides."""
     said = F.concat(F.lit(f"; sampling error of {rows} at {level}: "), _fmt(noise))
@@ -211,7 +256,8 @@ def drift_findings(drift: DataFrame) -> DataFrame:
 
 
 def health_findings(health: DataFrame) -> DataFrame:
-    """model_health rows -> a finding per failed check: model_stale, quality_drop, slow_degradation."""
+    """model_health rows -> a finding per failed check: model_stale, quality_drop, slow_degradation,
+    estimated_degradation."""
     kind = F.lit(None).cast("string")
     for check, k in CHECK_KINDS.items():
         kind = F.when(F.col("check") == check, F.lit(k)).otherwise(kind)

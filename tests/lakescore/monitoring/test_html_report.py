@@ -44,7 +44,7 @@ def test_every_section_is_on_the_page_with_data(page):
     for key in html_report.SECTIONS:
         body = _section(text, key)
         if key != "gate":
-            assert body.count("<svg") >= (2 if key == "drift" else 1), key
+            assert body.count("<svg") >= (2 if key in ("drift", "quality") else 1), key
         assert "no rows" not in body.split("<details>")[0] or key == "drift", key
     # self-contained: no script, stylesheet, image or font is fetched
     assert not re.search(r"<script|<link|<img|<iframe|@import|url\((?!#)", text)  # url(#id): a clip path in the SVG
@@ -64,6 +64,11 @@ def test_the_figures_agree_with_the_tables(page, spark):
     labelled = whole.agg(F.sum("num_labelled")).first()[0]
     assert labelled > 0 and data.quality[data.quality["slice_key"].isna()]["num_labelled"].sum() == labelled
     assert set(data.quality["slice_key"].dropna()) == {"carrier", "origin"}
+    est = {r.as_of: r for r in spark.table("e2e_flights.estimated_performance").where(
+        window & F.col("slice_key").isNull() & (F.col("metric") == data.metric)).collect()}
+    assert est and dict(zip(data.estimated["as_of"], data.estimated["estimated"])) == pytest.approx(
+        {d: r.estimated for d, r in est.items()})
+    assert "Estimated before the labels" in page[1]
     drift = spark.table("e2e_flights.drift_metrics").where(
         window & F.col("drift_type").isin("BASELINE", "CONSECUTIVE") & F.col("slice_key").isNull())
     assert len(data.drift) == drift.select("drift_type", "as_of", "column_name").distinct().count()

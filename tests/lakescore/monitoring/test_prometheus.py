@@ -23,6 +23,8 @@ FAMILIES = {
     "quality": {"model_name", "model_version", "slice", "metric"},
     "quality_labelled_rows": {"model_name", "model_version", "slice"},
     "quality_window_timestamp_seconds": {"model_name", "model_version"},
+    "estimated_quality": {"model_name", "model_version", "slice", "metric"},
+    "estimated_quality_window_timestamp_seconds": {"model_name", "model_version"},
     "drifted_features": {"model_name", "model_version", "drift_type"},
     "drift_features_compared": {"model_name", "model_version", "drift_type"},
     "quarantine_rate": {"source"},
@@ -104,6 +106,19 @@ def test_quality_per_slice_is_the_newest_labelled_window(exported, spark):
     labelled = _samples(families, "quality_labelled_rows")
     assert labelled[(name, version, "all")] == whole.num_labelled
     assert _samples(families, "quality_window_timestamp_seconds") == {(name, version): _epoch(E2E_AS_OF)}
+
+
+def test_estimated_quality_is_the_newest_estimated_window(exported, spark):
+    ctx, path, _ = exported
+    families, table = _parse(path.read_text()), f"{ctx.tables.display_schema}.estimated_performance"
+    rows = spark.sql(f"SELECT * FROM {table} WHERE as_of = (SELECT max(as_of) FROM {table}) "
+                     "AND estimated IS NOT NULL").collect()
+    assert {r.metric for r in rows} >= {"auc", "accuracy", "log_loss"}
+    expected = {(r.metric, *r.model_id.rsplit("/", 1), "all" if r.slice_key is None else f"{r.slice_key}={r.slice_value}"):
+                r.estimated for r in rows}
+    assert _samples(families, "estimated_quality") == pytest.approx(expected)
+    newest = {(*r.model_id.rsplit("/", 1),): _epoch(r.as_of) for r in rows}
+    assert _samples(families, "estimated_quality_window_timestamp_seconds") == newest
 
 
 def test_drift_quarantine_and_alerts_agree_with_the_tables(exported, spark):

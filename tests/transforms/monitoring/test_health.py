@@ -193,3 +193,27 @@ def test_a_loss_the_sample_explains_is_no_finding_and_a_real_one_still_is(spark)
     bare = small.drop("label_rate")
     assert {r.passed for r in health.quality_checks(bare, reference, "auc", days=[D[1]], **kw)
             .where("check = 'quality_drop'").collect()} == {False}
+
+
+def test_estimated_degradation_decides_only_before_the_labels(spark):
+    # window 1: labelled (the realized checks decide); 2: a small loss; 3: a large loss; 4: too few rows;
+    # 5: below the gate's floor though within max_decline of a low evaluation
+    rows = [(D[0], "m/1", None, None, "auc", 0.60, 1000, 900), (D[1], "m/1", None, None, "auc", 0.78, 1000, 0),
+            (D[2], "m/1", None, None, "auc", 0.70, 1000, 0), (D[3], "m/1", None, None, "auc", 0.50, 50, 0),
+            (D[4], "m/2", None, None, "auc", 0.64, 1000, 0), (D[2], "m/1", None, None, "accuracy", 0.1, 1000, 0)]
+    estimates = spark.createDataFrame(rows, "as_of date, model_id string, slice_key string, slice_value string, "
+                                            "metric string, estimated double, count long, num_labelled long")
+    reference = spark.createDataFrame([("m/1", None, None, 0.80), ("m/2", None, None, 0.66)],
+                                      "model_id string, slice_key string, slice_value string, reference double")
+    got = {r.as_of: r for r in health.estimated_checks(
+        estimates, reference, "auc", lower_is_better=False, min_count=200, min_labelled=100, max_decline=0.05,
+        floor=0.65).collect()}
+    assert {d: r.passed for d, r in got.items()} == {D[0]: None, D[1]: True, D[2]: False, D[3]: None, D[4]: False}
+    assert got[D[2]].check == "estimated_degradation" and got[D[2]].baseline == 0.80
+    assert "estimated auc 0.7000 from 1000 served rows (no labels yet) vs 0.8000 at training: loss 0.1000" \
+        in got[D[2]].detail
+    assert "below the gate's floor 0.65" in got[D[4]].detail and "realized checks decide" in got[D[0]].detail
+    findings = health.health_findings(health.estimated_checks(
+        estimates, reference, "auc", lower_is_better=False, min_count=200, min_labelled=100, max_decline=0.05,
+        floor=None).withColumn("model_age_days", F.lit(None)))
+    assert [(r.as_of, r.kind) for r in findings.collect()] == [(D[2], "estimated_degradation")]
