@@ -241,6 +241,8 @@ def slice_metrics(kind: str) -> TableSchema:
 TEST_RESULT = _struct(("statistic", DOUBLE), ("pvalue", DOUBLE))
 # drift_metrics, shaped like Lakehouse Monitoring's drift table: one row per window x model x
 # comparison (drift_type) x column x slice.
+# a feature's share of the score's shift (drift_metrics.attribution, on a drifted BASELINE score row)
+ATTRIBUTION_SHARE = _struct((COLUMN_NAME, STRING), ("share", DOUBLE))
 DRIFT_METRICS = TableSchema.of(_WINDOW_COLUMNS, [
     (DRIFT_TYPE, STRING), (COLUMN_NAME, STRING), (COLUMN_KIND, STRING), (SLICE_KEY, STRING), (SLICE_VALUE, STRING),
     ("baseline", STRING), ("count", LONG), ("baseline_count", LONG), ("null_rate", DOUBLE),
@@ -249,7 +251,8 @@ DRIFT_METRICS = TableSchema.of(_WINDOW_COLUMNS, [
     ("population_stability_index", DOUBLE), ("js_distance", DOUBLE), ("l_infinity_distance", DOUBLE),
     ("tv_distance", DOUBLE), ("chi_squared_test", TEST_RESULT), ("unseen_share", DOUBLE),
     ("rows_compared", LONG), ("rows_different", LONG), ("correlation", DOUBLE),
-    ("metric", STRING), ("value", DOUBLE), ("threshold", DOUBLE), ("drifted", BOOLEAN), ("computed_at", TIMESTAMP)])
+    ("metric", STRING), ("value", DOUBLE), ("threshold", DOUBLE), ("drifted", BOOLEAN),
+    ("attribution", ArrayType(ATTRIBUTION_SHARE)), ("computed_at", TIMESTAMP)])
 
 # model_health: one row per window x model x slice x check (model_age, quality_drop,
 # slow_degradation), shaped like model_validations.

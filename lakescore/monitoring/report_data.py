@@ -10,6 +10,8 @@ report's size follows the number of windows in its range, never the rows of a ta
 - scores: the distribution of `score` per window (quantiles, mean, rows) from predictions;
 - drift: drift_metrics per window x feature for the BASELINE and CONSECUTIVE comparisons (the
   chosen distance and the decision);
+- explained: the windows whose score drifted against the training rows, with the features that
+  explain the shift (drift attribution);
 - model_age: the serving model and its age per window (predictions); promotions and the gate's
   checks (model_validations);
 - data_quality: rows in / clean / quarantined per source and as-of;
@@ -45,6 +47,7 @@ from lakescore.transforms.columns import (
     SLICE_KEY,
     SLICE_VALUE,
 )
+from lakescore.transforms.monitoring.attribution import text as attribution_text
 from lakescore.transforms.sqltext import all_of, date_range
 
 log = logging.getLogger("lakescore.report")
@@ -74,6 +77,7 @@ class ReportData:
     estimated: pd.DataFrame = field(default_factory=pd.DataFrame)
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)
     drift: pd.DataFrame = field(default_factory=pd.DataFrame)
+    explained: pd.DataFrame = field(default_factory=pd.DataFrame)
     model_age: pd.DataFrame = field(default_factory=pd.DataFrame)
     promotions: pd.DataFrame = field(default_factory=pd.DataFrame)
     gate: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -171,6 +175,18 @@ def drift(ctx: Context, where: str, distance: str) -> pd.DataFrame:
     return _pandas(agg.orderBy(DRIFT_TYPE, COLUMN_NAME, AS_OF), 50_000)
 
 
+def explained(ctx: Context, where: str) -> pd.DataFrame:
+    """Per window with a drifted BASELINE score: the model, the score's test and the features that
+    explain the shift (drift_metrics.attribution, as the alert says it)."""
+    df = _read(ctx, ctx.cfg.tables.drift_metrics, where)
+    if df is None or "attribution" not in df.columns:
+        return pd.DataFrame()
+    rows = df.where((F.col(DRIFT_TYPE) == BASELINE) & (F.col(COLUMN_NAME) == SCORE) & F.col(SLICE_KEY).isNull()
+                    & F.col("attribution").isNotNull())
+    return _pandas(rows.select(AS_OF, "model_id", "metric", "value", attribution_text(F.col("attribution"), most=5)
+                               .alias("explained_by")).orderBy(AS_OF), 1_000)
+
+
 def model_age(ctx: Context, where: str) -> pd.DataFrame:
     """Per window x serving model: rows scored and the model's age (days since its training cutoff)."""
     df = _read(ctx, ctx.cfg.tables.predictions, where)
@@ -234,6 +250,7 @@ def collect(ctx: Context, start: date | None = None, end: date | None = None,
         "estimated": lambda: estimated(ctx, where, metric),
         "scores": lambda: scores(ctx, where),
         "drift": lambda: drift(ctx, where, distance),
+        "explained": lambda: explained(ctx, where),
         "model_age": lambda: model_age(ctx, where),
         "gate": lambda: gate(ctx, where),
         "data_quality": lambda: data_quality(ctx, where),

@@ -203,10 +203,30 @@ def test_an_old_champion_is_stale(monitored, spark):
     assert {(r.as_of, r.value) for r in age.collect()} == {(d, float((d - TRAINED_FOR).days)) for d in WINDOWS}
 
 
+def _assert_score_drift_explained(spark, days):
+    rows = spark.table(f"{SCHEMA}.drift_metrics").where(
+        "drift_type = 'BASELINE' AND column_name = 'score' AND slice_key IS NULL").where(F.col("as_of").isin(days))
+    rows = rows.collect()
+    print({r.as_of: (r.value, [(e.column_name, round(e.share, 3)) for e in r.attribution or []]) for r in rows})
+    assert {r.as_of for r in rows if r.drifted} == set(days)
+    for r in rows:
+        assert {e.column_name for e in r.attribution} == {"x_shift", "x_twin", "c_burst", "c_twin", "x_dev"}
+        top = r.attribution[0]
+        assert top.share == max(e.share for e in r.attribution)
+        alert = _alerts(spark, "prediction_drift").where(
+            (F.col("as_of") == r.as_of) & (F.col("subject") == "score (BASELINE)")).first()
+        assert (f"explained by {round(top.share * 100)}% from {top.column_name}" in alert.detail) == (top.share >= 0.05)
+    # no attribution where the score did not drift (the default test, the daily run's tables)
+    assert spark.table(f"{SCHEMA}.drift_metrics").where("attribution IS NOT NULL AND NOT drifted").count() == 0
+
+
 def test_a_backfill_counts_only_the_labels_known_by_its_as_of(monitored, spark):
     home, _ = monitored
-    # a run for 14 January sees the labels of 13 January (window 13) but not those of 14 January
-    monitor.run(_ctx(home, date(2024, 1, 14), {"monitor": {"retrain_when": None}}))
+    # a run for 14 January sees the labels of 13 January (window 13) but not those of 14 January; it
+    # also judges the score by a hair-trigger test, so that every window's score drift is explained
+    hair = {"columns": {"score": {"test": {"metric": "js_distance", "threshold": 0.001}}}}
+    monitor.run(_ctx(home, date(2024, 1, 14), {"monitor": {"retrain_when": None, "drift": hair}}))
+    _assert_score_drift_explained(spark, [d for d in WINDOWS if d <= date(2024, 1, 14)])
     metrics = {r.as_of: r for r in spark.table(f"{SCHEMA}.slice_metrics").where("slice_key IS NULL").collect()}
     assert metrics[date(2024, 1, 14)].num_labelled == 0 and metrics[date(2024, 1, 13)].num_labelled > 900
     # window 14 has no label yet: its estimate decides, and holds the model's level (x_shift does not matter)

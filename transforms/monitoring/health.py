@@ -57,6 +57,7 @@ from lakescore.transforms.contracts.kinds import (
     SLOW_DEGRADATION,
     TRAINING_SERVING_SKEW,
 )
+from lakescore.transforms.monitoring import attribution
 from lakescore.transforms.sqltext import col
 
 MODEL_AGE = "model_age"
@@ -231,10 +232,20 @@ def _noise(noise: Column, loss: Column, threshold: float, level: str, rows: str)
             .otherwise(said))
 
 
+def _explained(drift: DataFrame) -> Column:
+    """`; explained by 62% from x, 21% from y` where the row has an attribution, else ''."""
+    if "attribution" not in drift.columns:
+        return F.lit("")
+    said = attribution.text(F.col("attribution"))
+    return F.when(F.col("attribution").isNotNull() & (said != ""), F.concat(F.lit("; explained by "), said)) \
+        .otherwise(F.lit(""))
+
+
 def drift_findings(drift: DataFrame) -> DataFrame:
     """drift_metrics rows -> a finding per drifted row: training_serving_skew (BASELINE),
     feature_drift (CONSECUTIVE), prediction_drift (either, on the score or the prediction: the
-    subject says which, `score (BASELINE)`), example_skew (EXAMPLE)."""
+    subject says which, `score (BASELINE)`; the detail names the features that explain a
+    BASELINE score drift), example_skew (EXAMPLE)."""
     output = F.col(COLUMN_NAME).isin(SCORE, PREDICTION)
     kind = (F.when(F.col(DRIFT_TYPE) == EXAMPLE, F.lit(EXAMPLE_SKEW))
             .when(output, F.lit(PREDICTION_DRIFT))
@@ -246,7 +257,8 @@ def drift_findings(drift: DataFrame) -> DataFrame:
         F.col("metric"), F.lit(" "), _fmt(F.col("value")), relation, F.col("threshold").cast("string"),
         F.lit(" vs "), F.col("baseline"),
         F.when(F.col("mean").isNotNull(), F.concat(F.lit("; mean "), _fmt(F.col("mean"), 3), F.lit(" vs "),
-                                                   _fmt(F.col("baseline_mean"), 3))).otherwise(F.lit("")))
+                                                   _fmt(F.col("baseline_mean"), 3))).otherwise(F.lit("")),
+        _explained(drift))
     # the score or prediction can drift against both baselines: the comparison is in the subject
     subject = F.concat(F.col(COLUMN_NAME), _slice_suffix(), F.when(output, F.concat(
         F.lit(" ("), F.col(DRIFT_TYPE), F.lit(")"))).otherwise(F.lit("")))

@@ -50,6 +50,7 @@ def test_every_section_is_on_the_page_with_data(page):
     assert not re.search(r"<script|<link|<img|<iframe|@import|url\((?!#)", text)  # url(#id): a clip path in the SVG
     assert not re.search(r'(src|href)="(https?:)?//', text)
     assert "promoted" in _section(text, "gate")
+    assert "What moved the score" in _section(text, "drift")
     assert {"flights", "weather"} <= set(data.data_quality["source"])
 
 
