@@ -5,7 +5,7 @@ The reference home (conftest.py) times each stage uninterrupted and records when
 Delta log files appeared. The kill home runs each stage killed with SIGKILL (the Python process
 and its JVM) at seeded points drawn from that timeline (harness.kill_points) until 5 kills have
 landed: when the k-th new Delta log file appears (on a commit), or at a time between the stage's
-first write and its end (LAKESCORE_KILLS_PER_STAGE sets the count: `.ci/run` lands 2 per
+first write and its end (LAKESCORE_KILLS_PER_STAGE sets the count: `.ci/run` lands 1 per
 stage, every stage still killed). A run that ends before its point is a completed run; the next points
 are drawn from its own timeline (a re-run has less to write), at most MAX_RUNS_PER_STAGE runs
 per stage. After every kill each table is read by
