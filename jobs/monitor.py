@@ -224,7 +224,7 @@ def estimated_performance(ctx: Context, preds: DataFrame, days: list[date],
     rows = (preds.where(F.col(AS_OF).isin(days)).join(_slices(ctx, days), on=[*cfg.entity.key, AS_OF], how="left")
             .transform(explode_slices(cfg.slices)))
     groups = [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE]
-    est = estimated.estimated_metrics(estimated.calibrated(ctx.spark, rows, calibrations, SCORE), groups, SCORE,
+    est = estimated.estimated_metrics(estimated.calibrated(rows, calibrations, SCORE), groups, SCORE,
                                       PREDICTION)
     names = estimated.ESTIMATED_METRICS
     long = est.select(*groups, "count", F.explode(F.array(*[

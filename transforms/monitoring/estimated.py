@@ -8,7 +8,8 @@ NannyML's CBPE), computed in Spark.
   reference profile (a few hundred numbers at most).
 - `calibrated`: a served row's calibrated probability `p`, exactly as Spark's
   IsotonicRegressionModel predicts it (constant outside the boundaries, linear between them), from
-  one Bucketizer pass over the union of the serving models' boundaries and a broadcast join.
+  one Bucketizer pass over the union of the serving models' boundaries and a lookup of the model's
+  linear piece for the bucket.
 - `estimated_metrics`: per group (window, model, slice), the expected confusion matrix at the
   served prediction (expected TP = sum of p over rows predicted positive, FP = sum of 1 - p, ...),
   hence accuracy, precision, recall and F1; the expected log loss of the score; the expected
@@ -28,7 +29,7 @@ import math
 
 from pyspark.ml.feature import Bucketizer
 from pyspark.ml.regression import IsotonicRegression
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakescore.transforms.columns import MODEL_ID
@@ -94,8 +95,7 @@ def _segments(calibrations: dict[str, tuple[list[float], list[float]]]) -> tuple
     return splits, pieces
 
 
-def calibrated(spark: SparkSession, df: DataFrame, calibrations: dict[str, tuple[list[float], list[float]]],
-               score: str) -> DataFrame:
+def calibrated(df: DataFrame, calibrations: dict[str, tuple[list[float], list[float]]], score: str) -> DataFrame:
     """Rows with `model_id` and `score` -> the same with `_p` (the calibrated probability) and
     `_bucket` (the calibration bucket of the score: its order). Rows of a model without a
     calibration are dropped."""
@@ -104,14 +104,20 @@ def calibrated(spark: SparkSession, df: DataFrame, calibrations: dict[str, tuple
         # every model's calibration is a single point: one bucket, constant probability per model
         splits = [-math.inf, 0.0, math.inf]
         pieces = [(m, j, 0.0, ps[0], 0.0) for m, (_, ps) in calibrations.items() for j in (0, 1)]
-    piece = spark.createDataFrame(pieces, f"{MODEL_ID} string, {BUCKET} int, _lo double, _p_lo double, _slope double")
+    # per model, its linear pieces in bucket order as a literal array (a few hundred at most)
+    chosen = None
+    for model_id in calibrations:
+        own = sorted((j, lo, p, slope) for m, j, lo, p, slope in pieces if m == model_id)
+        array = F.array(*[F.struct(F.lit(lo).alias("lo"), F.lit(p).alias("p"), F.lit(slope).alias("slope"))
+                          for _, lo, p, slope in own])
+        hit = F.col(MODEL_ID) == model_id
+        chosen = F.when(hit, array) if chosen is None else chosen.when(hit, array)
     s = col(score).cast("double")
     bucketed = Bucketizer(splits=splits, inputCol="_s", outputCol=BUCKET, handleInvalid="skip").transform(
         df.where(s.isNotNull()).withColumn("_s", s)).withColumn(BUCKET, F.col(BUCKET).cast("int"))
-    p = F.col("_p_lo") + F.col("_slope") * (F.col("_s") - F.col("_lo"))
-    return (bucketed.join(F.broadcast(piece), on=[MODEL_ID, BUCKET])
-            .withColumn(P, F.least(F.greatest(p, F.lit(0.0)), F.lit(1.0)))
-            .drop("_lo", "_p_lo", "_slope", "_s"))
+    piece = bucketed.withColumn("_piece", F.element_at(chosen, F.col(BUCKET) + 1)).where(F.col("_piece").isNotNull())
+    p = F.col("_piece.p") + F.col("_piece.slope") * (F.col("_s") - F.col("_piece.lo"))
+    return piece.withColumn(P, F.least(F.greatest(p, F.lit(0.0)), F.lit(1.0))).drop("_piece", "_s")
 
 
 def estimated_metrics(df: DataFrame, groups: list[str], score: str, prediction: str) -> DataFrame:

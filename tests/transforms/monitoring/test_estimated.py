@@ -33,7 +33,7 @@ def test_the_calibration_is_scikit_learns_isotonic_regression(spark):
                                    "model_id string, score double")
     other = estimated.clean([0.2, 0.5, 0.5, 0.9], [0.1, 0.3, 0.4, 0.8])
     got = {(r["model_id"], r["score"]): r["_p"] for r in
-           estimated.calibrated(spark, served, {"m/1": (xs, ps), "m/2": other}, "score").collect()}
+           estimated.calibrated(served, {"m/1": (xs, ps), "m/2": other}, "score").collect()}
     assert len(got) == len(grid) + len(grid[::3])
     for (m, x), p in got.items():
         assert p == pytest.approx(estimated.predict(*((xs, ps) if m == "m/1" else other), x), abs=1e-12)
@@ -54,7 +54,7 @@ def test_expected_metrics_match_labels_drawn_from_the_calibrated_probabilities(s
     served = spark.createDataFrame([(w, "m/1", float(s), int(s >= 0.6)) for w, ss in windows.items() for s in ss],
                                    "w int, model_id string, score double, prediction int")
     got = {r["w"]: r.asDict() for r in estimated.estimated_metrics(
-        estimated.calibrated(spark, served, {"m/1": (xs, ps)}, "score"), ["w", "model_id"], "score",
+        estimated.calibrated(served, {"m/1": (xs, ps)}, "score"), ["w", "model_id"], "score",
         "prediction").collect()}
     for w, s in windows.items():
         p = np.array([estimated.predict(xs, ps, x) for x in s])
