@@ -47,6 +47,16 @@ def _date_axis(ax, days: list[str]) -> None:
     ax.set_xticklabels(days[::step], rotation=45, ha="right", fontsize=8)
 
 
+def _metric_axis(ax, metric: str, title: str, days: list[str], legend_x: float) -> None:
+    """A metric-per-window axis: label, title, one slot per window, grid, legend on the right."""
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlim(-0.6, len(days) - 0.4)
+    _date_axis(ax, days)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(legend_x, 1.0), frameon=False)
+
+
 def quality_over_time(quality: pd.DataFrame, metric: str) -> Figure:
     """The metric per window for the whole table and each slice key's biggest slices (lines), and
     the labelled rows it was computed on (bars, right axis)."""
@@ -73,12 +83,8 @@ def quality_over_time(quality: pd.DataFrame, metric: str) -> Figure:
             ax.plot([index[d] for d in _dates(rows[AS_OF])], rows[metric], marker="o", markersize=4,
                     label=f"{WHOLE if value is None else value} ({n:,} labelled)",
                     linewidth=2.2 if value is None else 1.4, color="black" if value is None else None)
-        ax.set_ylabel(metric)
-        ax.set_title(f"{metric} per window: {WHOLE if key is None else f'by {key} (largest slices)'}", fontsize=10)
-        ax.set_xlim(-0.6, len(days) - 0.4)
-        _date_axis(ax, days)
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.06, 1.0), frameon=False)
+        _metric_axis(ax, metric, f"{metric} per window: {WHOLE if key is None else f'by {key} (largest slices)'}",
+                     days, 1.06)
     return fig
 
 
@@ -96,12 +102,7 @@ def estimated_vs_realized(est: pd.DataFrame, metric: str) -> Figure:
     known = est["realized"].notna()
     ax.plot([i for i, k in zip(x, known) if k], est.loc[known, "realized"], marker="s", markersize=5,
             linestyle="--", color="black", label=f"realized {metric} (labelled rows)")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} per window: estimated before the labels vs realized", fontsize=10)
-    ax.set_xlim(-0.6, len(days) - 0.4)
-    _date_axis(ax, days)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _metric_axis(ax, metric, f"{metric} per window: estimated before the labels vs realized", days, 1.01)
     return fig
 
 

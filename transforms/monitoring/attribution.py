@@ -120,7 +120,8 @@ def attribute(rows: DataFrame, key: list[str], scorer, references: dict[str, tup
               score_histogram: list[dict], size: int = SAMPLE) -> DataFrame:
     """One model's served rows of the windows to explain (key, as_of, model_id, its features)
     -> `shares` per window: the sample, its variants scored in one pass, their shifts."""
-    sampled = sample(rows.drop(SCORE, PREDICTION), key, size)
+    # bounded (`size` rows per window) and read once per variant: materialized once
+    sampled = sample(rows.drop(SCORE, PREDICTION), key, size).localCheckpoint()
     grid, cdf = reference_cdf(score_histogram)
     if len(grid) < 2:
         return None
