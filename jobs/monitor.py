@@ -7,9 +7,11 @@ Every run refreshes the last `monitor.lookback_days` daily windows (an as-of's p
 - drift_metrics: every model feature, the score and the prediction, against the serving model's
   training rows (BASELINE: training-serving skew) and the previous day (CONSECUTIVE); the
   served feature rows against the same rows now (EXAMPLE); declared feedback loops (FEEDBACK);
-- estimated_performance: a binary model's quality per window and slice estimated from its served
-  scores and the calibration stored with its reference profile (before labels land), beside the
-  realized metric once they have (transforms/monitoring/estimated.py);
+- estimated_performance: a model's quality per window and slice estimated before labels land,
+  beside the realized metric once they have: a binary model's from its served scores and the
+  calibration stored with its reference profile (transforms/monitoring/estimated.py), a regression
+  model's expected MAE and RMSE from its served inputs and predictions and the loss model stored
+  there (transforms/monitoring/loss.py);
 - model_health: the serving model's age, sudden quality drops, slow degradation, and the
   estimated degradation of windows without labels yet;
 - alerts: one per finding, about its window (re-running rewrites them), and `retrain_triggered`
@@ -35,13 +37,16 @@ from lakescore.core.runtime import Context
 from lakescore.core.stage_result import StageResult
 from lakescore.models import reference_profiles, registry
 from lakescore.models.training_rows import labels_of
+from lakescore.monitoring.estimates import estimated_health, estimated_rows
 from lakescore.monitoring.window_inputs import (
     ServedModel,
     Window,
     features_as_served,
     previous_days,
     served_model,
+    window_slices,
     windows,
+    with_window,
 )
 from lakescore.transforms import schemas
 from lakescore.transforms.columns import (
@@ -56,7 +61,6 @@ from lakescore.transforms.columns import (
     MODEL_ID,
     MODEL_NAME,
     MODEL_VERSION,
-    NUM_LABELLED,
     NUMERIC,
     PREDICTION,
     SCORE,
@@ -67,7 +71,7 @@ from lakescore.transforms.columns import (
 from lakescore.transforms.contracts.kinds import RETRAIN_TRIGGERED
 from lakescore.transforms.features.asof import day_start
 from lakescore.transforms.modeling.metrics import explode_slices
-from lakescore.transforms.monitoring import attribution, comparisons, estimated, health, profiles, skew
+from lakescore.transforms.monitoring import attribution, comparisons, health, profiles, skew
 from lakescore.transforms.monitoring.alerts import from_monitor_findings
 from lakescore.transforms.monitoring.decisions import DriftTest
 from lakescore.transforms.monitoring.quality import out_of_sample, window_quality
@@ -81,32 +85,17 @@ class MonitorFindings(StageError):
     """Findings of a kind listed in monitor.fail_on (raised once every table is written)."""
 
 
-def _with_window(df: DataFrame, tz: str) -> DataFrame:
-    """Add the window (start and end of the as-of's day), granularity and computed_at."""
-    return (df.withColumn(WINDOW, F.struct(day_start(F.col(AS_OF), tz).alias("start"),
-                                           day_start(F.date_add(F.col(AS_OF), 1), tz).alias("end")))
-            .withColumn(GRANULARITY, F.lit("1 day"))
-            .withColumn("computed_at", F.lit(Context.now()).cast("timestamp")))
-
-
-def _slices(ctx: Context, days: list[date]) -> DataFrame:
-    """The windows' entities with their slice columns (from the features table)."""
-    cfg = ctx.cfg
-    return ctx.tables.read(cfg.tables.features, where=dates_predicate(AS_OF, days), count=False) \
-        .select(*cfg.entity.key, AS_OF, *cfg.slices)
-
-
 def write_slice_metrics(ctx: Context, preds: DataFrame, days: list[date]) -> int:
     cfg, store = ctx.cfg, ctx.tables
     key = cfg.entity.key
-    slices = _slices(ctx, days)
+    slices = window_slices(ctx, days)
     known_by = day_start(F.lit(ctx.as_of), cfg.entity.timezone)   # what a run on the as-of could know
     lab, on = labels_of(ctx, preds, known_by, min(days), max(days))
     joined = (preds.join(slices, on=[*key, AS_OF], how="left").join(lab, on=on, how="left")
               .transform(out_of_sample(cfg.label.name)).transform(explode_slices(cfg.slices)))
     metrics = window_quality(joined, [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE], cfg.label.kind, cfg.label.name,
                              SCORE, PREDICTION)
-    out = _with_window(metrics, cfg.entity.timezone)
+    out = with_window(metrics, cfg.entity.timezone)
     out = out.select(AS_OF, WINDOW, GRANULARITY, *[c for c in metrics.columns if c != AS_OF], "computed_at")
     return store.write(out, cfg.tables.slice_metrics, replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
 
@@ -170,7 +159,7 @@ def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: 
             later = ctx.tables.read(cfg.tables.features, where=date_range(AS_OF, served[0].as_of), count=False)
             corr = skew.feedback_correlation(preds, later, key, fed, cfg.entity.horizon_days)
             out = out.unionByName(comparisons.feedback_rows(corr, window_models, loop.source))
-    return _with_window(out, cfg.entity.timezone).select(*schemas.DRIFT_METRICS.names)
+    return with_window(out, cfg.entity.timezone).select(*schemas.DRIFT_METRICS.names)
 
 
 def explain_score_drift(ctx: Context, drift: DataFrame, preds: DataFrame, served: list[Window],
@@ -215,43 +204,6 @@ def explain_score_drift(ctx: Context, drift: DataFrame, preds: DataFrame, served
         *schemas.DRIFT_METRICS.names)
 
 
-def estimated_performance(ctx: Context, preds: DataFrame, days: list[date],
-                          calibrations: dict[str, tuple[list[float], list[float]]]) -> DataFrame:
-    """estimated_performance rows of the windows of `days`: per window, model, slice and metric,
-    the estimate from every served row, the realized value from slice_metrics (its out-of-sample
-    labelled rows) and the estimate's error once both exist."""
-    cfg = ctx.cfg
-    rows = (preds.where(F.col(AS_OF).isin(days)).join(_slices(ctx, days), on=[*cfg.entity.key, AS_OF], how="left")
-            .transform(explode_slices(cfg.slices)))
-    groups = [AS_OF, MODEL_ID, SLICE_KEY, SLICE_VALUE]
-    est = estimated.estimated_metrics(estimated.calibrated(rows, calibrations, SCORE), groups, SCORE,
-                                      PREDICTION)
-    names = estimated.ESTIMATED_METRICS
-    long = est.select(*groups, "count", F.explode(F.array(*[
-        F.struct(F.lit(m).alias("metric"), F.col(m).cast("double").alias("estimated")) for m in names])).alias("_m")) \
-        .select(*groups, "count", "_m.metric", "_m.estimated")
-    realized = ctx.tables.read(cfg.tables.slice_metrics, where=dates_predicate(AS_OF, days), count=False)
-    realized = realized.select(*[F.col(g).alias(f"_r_{g}") for g in groups], NUM_LABELLED, F.explode(F.array(*[
-        F.struct(F.lit(m).alias("_metric"), F.col(m).cast("double").alias("realized")) for m in names])).alias("_m")) \
-        .select(*[f"_r_{g}" for g in groups], NUM_LABELLED, "_m._metric", "_m.realized")
-    joined = long.join(realized, on=[*[long[g].eqNullSafe(realized[f"_r_{g}"]) for g in groups],
-                                     long["metric"] == realized["_metric"]], how="left")
-    out = joined.select(*groups, "metric", "estimated", "realized",
-                        (F.col("estimated") - F.col("realized")).alias("error"), F.col("count").cast("long"),
-                        F.coalesce(F.col(NUM_LABELLED), F.lit(0)).cast("long").alias(NUM_LABELLED))
-    return _with_window(out, cfg.entity.timezone).select(*schemas.ESTIMATED_PERFORMANCE.names)
-
-
-def estimated_health(ctx: Context, estimates: DataFrame, reference: DataFrame) -> DataFrame:
-    """The estimated_degradation checks of the written estimates (model_health rows)."""
-    cfg, q, e = ctx.cfg, ctx.cfg.monitor.quality, ctx.cfg.monitor.estimate
-    metric = q.metric or cfg.model.primary_metric
-    checks = health.estimated_checks(estimates, reference, metric, lower_is_better=metric in LOWER_IS_BETTER,
-                                     min_count=e.min_count, min_labelled=q.min_labelled, max_decline=e.max_decline,
-                                     floor=cfg.gate.floors.get(metric))
-    return _with_window(checks, cfg.entity.timezone).select(*schemas.MODEL_HEALTH.names)
-
-
 def model_health(ctx: Context, preds: DataFrame, days: list[date], reference: DataFrame) -> DataFrame:
     """model_age, quality_drop and slow_degradation checks of the windows of `days`; `reference`:
     what each model's quality is held against per slice (`profiles.health_reference`: its own
@@ -267,7 +219,7 @@ def model_health(ctx: Context, preds: DataFrame, days: list[date], reference: Da
                                    confidence=q.confidence)
     ages = health.model_age(preds.where(F.col(AS_OF).isin(days)), ctx.cfg.monitor.max_model_age_days)
     out = ages.unionByName(checks)
-    return _with_window(out, cfg.entity.timezone).select(*schemas.MODEL_HEALTH.names)
+    return with_window(out, cfg.entity.timezone).select(*schemas.MODEL_HEALTH.names)
 
 
 def reference_profiles_of(ctx: Context, models: dict[str, ServedModel]) -> DataFrame:
@@ -361,9 +313,8 @@ def run(ctx: Context) -> MonitorResult:
         drift.unpersist()
     reference = profiles.health_reference(reference_profiles.health_part(profile), mon.quality.min_labelled)
     health_rows = model_health(ctx, preds, days, reference)
-    calibrations = reference_profiles.calibrations(profile) if mon.estimate.enabled else {}
-    if calibrations:
-        estimates = estimated_performance(ctx, in_window, days, calibrations)
+    estimates = estimated_rows(ctx, in_window, served, days, profile) if mon.estimate.enabled else None
+    if estimates is not None:
         result.estimated_performance = store.write(estimates, cfg.tables.estimated_performance,
                                                    replace_where=dates_predicate(AS_OF, days), partition_by=[AS_OF])
         written = store.read(cfg.tables.estimated_performance, where=dates_predicate(AS_OF, days), count=False)

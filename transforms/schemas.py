@@ -262,8 +262,9 @@ MODEL_HEALTH = TableSchema.of(_WINDOW_COLUMNS, [
     ("computed_at", TIMESTAMP)])
 
 CALIBRATION_POINT = _struct(("score", DOUBLE), ("probability", DOUBLE))
-# estimated_performance: per window x model x slice x metric, a binary model's quality estimated from
-# its served scores and calibration (all the window's rows), beside the realized metric on its
+# estimated_performance: per window x model x slice x metric, a model's quality estimated before the
+# labels from all the window's served rows (binary: its scores and calibration; regression: the
+# expected MAE and RMSE of its loss model), beside the realized metric on its
 # out-of-sample labelled rows once they are known (slice_metrics) and the estimate's error.
 ESTIMATED_PERFORMANCE = TableSchema.of(_WINDOW_COLUMNS, [
     (SLICE_KEY, STRING), (SLICE_VALUE, STRING), ("metric", STRING), ("estimated", DOUBLE), ("realized", DOUBLE),
@@ -275,7 +276,9 @@ PROFILE_BUCKET = _struct(("bin", IntegerType()), ("category", STRING), ("n", LON
 # part `drift`: one row per column x slice of its training rows (quantile edges, histogram on them);
 # part `health`: one row per slice of its test rows (the quality metric, labelled rows, and on the
 # whole-table row the model's own evaluation); part `calibration` (binary labels): one row, the isotonic
-# calibration of its score on its held-out rows (transforms/monitoring/estimated.py).
+# calibration of its score on its held-out rows (transforms/monitoring/estimated.py); part `loss`
+# (regression labels): a row per input of the loss model of its held-out rows' errors, one slot per
+# histogram bucket (s1, s2: the absolute and squared error weights; transforms/monitoring/loss.py).
 # See transforms/monitoring/profiles.py.
 REFERENCE_PROFILES = TableSchema.of([
     (MODEL_NAME, STRING), (MODEL_VERSION, STRING), (MODEL_ID, STRING), ("profile_key", STRING), ("part", STRING),

@@ -91,12 +91,14 @@ class Quality(Strict):
 
 
 class Estimate(Strict):
-    """Estimated performance of a binary model (estimated_performance, the `estimated_degradation`
-    check): its quality per window from the served scores and its calibration, before labels land."""
+    """Estimated performance (estimated_performance, the `estimated_degradation` check): a model's
+    quality per window before labels land, a binary model's from its served scores and calibration,
+    a regression model's (MAE, RMSE) from its served inputs and predictions and its loss model."""
 
-    enabled: bool = Field(True, description="estimate a binary model's quality per window and slice")
+    enabled: bool = Field(True, description="estimate a model's quality per window and slice")
     max_decline: float = Field(0.05, ge=0, description="estimated_degradation: the estimated metric may be at most "
-                               "this far below the model's own evaluation (and within gate.floors)")
+                               "this much worse than the model's own evaluation, in the metric's units (and "
+                               "within gate.floors)")
     min_count: int = Field(200, ge=1, description="fewer served rows in a window (or slice): estimate, no decision")
 
 

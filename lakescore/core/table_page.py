@@ -30,11 +30,13 @@ _ABOUT = {
                       "skew (BASELINE) and drift (CONSECUTIVE) per column, shaped like Lakehouse Monitoring's drift table"),
     "model_health": ("window x model x slice x check", "monitor", "model age, sudden quality drops, slow degradation"),
     "estimated_performance": ("window x model x slice x metric", "monitor",
-                              "a binary model's quality estimated from its served scores before labels land, "
-                              "beside the realized metric and the estimate's error"),
+                              "a model's quality estimated before labels land (binary: from its served scores; "
+                              "regression: its expected MAE and RMSE), beside the realized metric and the "
+                              "estimate's error"),
     "reference_profiles": ("model version x profile key x part x column x slice", "train (promote, monitor when missing)",
                            "what monitor compares a model version with: its training rows' quantile edges and "
-                           "histograms, its test rows' quality per slice, its own evaluation, its score's calibration"),
+                           "histograms, its test rows' quality per slice, its own evaluation, its score's calibration "
+                           "(binary) or its loss model (regression)"),
     "alerts": ("one row per finding", "every stage", "severity, kind, subject, value, threshold"),
     "stage_runs": ("as_of x stage", "every command that runs stages", "each stage's newest run: status, seconds, detail"),
 }

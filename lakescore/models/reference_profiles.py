@@ -1,7 +1,8 @@
 """The reference_profiles table: what monitor compares a serving model with (its training rows'
 histograms, its test rows' quality per slice, its own evaluation and, for a binary label, its
-score's calibration on its held-out rows), computed once per model version instead of on every
-monitor run. The math is in transforms.monitoring.profiles and transforms.monitoring.estimated.
+score's calibration on its held-out rows, for a regression label, the loss model of its errors there),
+computed once per model version instead of on every monitor run. The math is in
+transforms.monitoring.profiles, transforms.monitoring.estimated and transforms.monitoring.loss.
 
 - `compute`: a profile from rows already scored (train: the rows it has just evaluated);
 - `from_training_rows`: the same from the version's training rows re-read at the Delta versions
@@ -11,7 +12,7 @@ monitor run. The math is in transforms.monitoring.profiles and transforms.monito
 
 A profile is keyed by the version (model_name, model_version) and `profile_key`, a hash of
 `profile_config`: the monitored columns and their kinds, the bins, the slices, the label and the
-quality metric, and the calibration's method and rows. Changing any of them makes monitor compute
+quality metric, and the calibration's (or the loss model's) method and rows. Changing any of them makes monitor compute
 a new profile once.
 """
 
@@ -35,9 +36,13 @@ from lakescore.models.training_rows import evaluate_by, training_frame
 from lakescore.transforms import schemas
 from lakescore.transforms.columns import (
     BINARY,
+    COLUMN_NAME,
     MODEL_ID,
     MODEL_NAME,
     MODEL_VERSION,
+    NUMERIC,
+    PREDICTION,
+    REGRESSION,
     SCORE,
     SLICE_KEY,
     SLICE_VALUE,
@@ -45,7 +50,7 @@ from lakescore.transforms.columns import (
     TEST,
     TRAIN,
 )
-from lakescore.transforms.monitoring import estimated, profiles
+from lakescore.transforms.monitoring import estimated, loss, profiles
 from lakescore.transforms.sqltext import all_of, eq, in_list
 
 log = logging.getLogger("lakescore.reference_profiles")
@@ -55,6 +60,7 @@ INPUT_VERSIONS_TAG = "lakescore.input_versions"
 EVALUATION_PREFIXES = ("oot_", "test_")
 FROM_TRAIN, FROM_TRAINING_ROWS = "train", "training_rows"   # the `source` column: how it was computed
 CALIBRATION = "calibration"   # the part holding a binary model's score calibration
+LOSS = "loss"                 # the part holding a regression model's loss model (a row per input)
 
 
 def quality_metric(cfg: UseCase) -> str:
@@ -71,12 +77,24 @@ def profile_config(cfg: UseCase) -> dict:
     return {"columns": sorted(cfg.monitored_columns.items()), "bins": d.bins, "coarse_bins": d.coarse_bins,
             "drift_slices": drift_slices(cfg), "health_slices": list(cfg.slices),
             "label": {"name": cfg.label.name, "kind": cfg.label.kind}, "metric": quality_metric(cfg),
-            "calibration": {"method": "isotonic", "rows": cfg.gate.evaluate_on} if calibrates(cfg) else None}
+            "calibration": {"method": "isotonic", "rows": cfg.gate.evaluate_on} if calibrates(cfg) else None,
+            **({"loss": {"method": "additive_ridge", "reg_param": loss.REG_PARAM, "rows": cfg.gate.evaluate_on}}
+               if estimates_loss(cfg) else {})}
 
 
 def calibrates(cfg: UseCase) -> bool:
     """Whether the profile holds a calibration (and monitor estimates performance): a binary label."""
     return cfg.label.kind == BINARY
+
+
+def estimates_loss(cfg: UseCase) -> bool:
+    """Whether the profile holds a loss model (and monitor estimates MAE and RMSE): a regression label."""
+    return cfg.label.kind == REGRESSION
+
+
+def loss_inputs(cfg: UseCase) -> dict[str, str]:
+    """The loss model's inputs and their kinds: the model's features and its prediction."""
+    return {**{f.name: f.kind for f in cfg.model_features}, PREDICTION: NUMERIC}
 
 
 def profile_key(cfg: UseCase) -> str:
@@ -99,6 +117,7 @@ class Profile:
     evaluation_name: str | None
     source: str
     calibration: tuple[list[float], list[float]] | None = None   # isotonic (boundaries, probabilities)
+    loss: loss.LossModel | None = None                           # a regression model's loss model
 
 
 def compute(cfg: UseCase, train_rows: DataFrame, test_quality: list[dict], evaluation: float | None,
@@ -116,7 +135,12 @@ def compute(cfg: UseCase, train_rows: DataFrame, test_quality: list[dict], evalu
                "num_labelled": r.get("num_labelled"), "value": r.get(metric)} for r in test_quality]
     calibration = (estimated.fit_calibration(held_out, cfg.label.name, SCORE)
                    if held_out is not None and calibrates(cfg) else None)
-    return Profile(drift, health, evaluation, evaluation_name, source, calibration)
+    fitted = None
+    if held_out is not None and estimates_loss(cfg):
+        # its slots are the training rows' reference bins and categories, just computed
+        whole = {r[COLUMN_NAME]: r.asDict() for r in drift if r[SLICE_KEY] is None}
+        fitted = loss.fit_loss_model(held_out, loss.terms_of(loss_inputs(cfg), whole), cfg.label.name, PREDICTION)
+    return Profile(drift, health, evaluation, evaluation_name, source, calibration, fitted)
 
 
 def _run(ref: registry.ModelRef):
@@ -172,11 +196,52 @@ def write(ctx: Context, name: str, version: str, profile: Profile, replacing: tu
         points = [(float(x), float(p)) for x, p in zip(*profile.calibration)]
         rows.append((*head, CALIBRATION, SCORE, None, None, None, len(points), None, None, None, None, None, None,
                      None, None, None, profile.source, config, now, points))
+    if profile.loss is not None:
+        rows += _loss_rows(head, profile, config, now)
     df = ctx.spark.createDataFrame(rows, schemas.REFERENCE_PROFILES.struct())
     where = _scope(cfg, name, [version, *replacing]) if store.exists(table) else None
     written = store.write(df, table, replace_where=where)
     log.info("reference profile of %s (key %s, from %s): %d rows", mid, key, profile.source, len(rows))
     return written
+
+
+def _loss_rows(head: tuple, profile: Profile, config: str, now) -> list[tuple]:
+    """The loss part: a row per input (its edges; per slot, in `histogram`: bin = the slot,
+    category = its category, n = its held-out rows, s1 / s2 = its absolute / squared error
+    weights) and one `(intercept)` row (one bucket: the held-out rows and the two intercepts)."""
+    model, tail = profile.loss, (None, None, None, None, None, profile.source, config, now, None)
+    rows = []
+    for t in model.terms:
+        names = list(t.categories) + [None, None] if t.kind != NUMERIC else [None] * t.size
+        buckets = [(j, names[j], t.rows[j], t.w_abs[j], t.w_sq[j]) for j in range(t.size)]
+        rows.append((*head, LOSS, t.column, t.kind, None, None, model.rows, t.rows[-1],
+                     list(t.edges) if t.kind == NUMERIC else None, None, buckets, *tail))
+    rows.append((*head, LOSS, loss.INTERCEPT, None, None, None, model.rows, None, None, None,
+                 [(0, None, model.rows, model.intercept_abs, model.intercept_sq)], *tail))
+    return rows
+
+
+def loss_models(profile: DataFrame) -> dict[str, loss.LossModel]:
+    """The loss part of collected profiles -> model_id: its LossModel."""
+    found: dict[str, dict] = {}
+    for r in profile.where(F.col("part") == LOSS).select(MODEL_ID, COLUMN_NAME, "column_kind", "count",
+                                                         "edges", "histogram").collect():
+        found.setdefault(r[MODEL_ID], {})[r[COLUMN_NAME]] = r
+    out = {}
+    for model_id, parts in found.items():
+        head = parts.pop(loss.INTERCEPT, None)
+        if head is None:
+            continue
+        terms = []
+        for name, r in sorted(parts.items()):
+            b = sorted(r["histogram"], key=lambda x: x["bin"])
+            terms.append(loss.Term(name, r["column_kind"], edges=tuple(r["edges"] or ()),
+                                   categories=tuple(x["category"] for x in b[:-2]) if r["column_kind"] != NUMERIC else (),
+                                   w_abs=tuple(x["s1"] for x in b), w_sq=tuple(x["s2"] for x in b),
+                                   rows=tuple(x["n"] for x in b)))
+        intercept = head["histogram"][0]
+        out[model_id] = loss.LossModel(tuple(terms), intercept["s1"], intercept["s2"], int(head["count"]))
+    return out
 
 
 def read(ctx: Context, name: str, versions: list[str]) -> DataFrame | None:

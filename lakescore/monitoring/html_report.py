@@ -90,9 +90,11 @@ def _gate_summary(gate: pd.DataFrame) -> pd.DataFrame:
 
 def _estimate_note(est: pd.DataFrame, metric: str) -> str:
     """What the estimate is, and how far it was from the realized metric where both exist."""
-    said = (f"{html.escape(metric)} estimated per window from the served scores and the serving model's calibration "
-            "on its held-out rows (CBPE), before any label is known; it cannot see a change in how the label "
-            "follows the inputs.")
+    how = ("the served inputs and predictions and the serving model's loss model fitted on its held-out rows' "
+           "errors (direct loss estimation)" if metric in ("mae", "rmse") else
+           "the served scores and the serving model's calibration on its held-out rows (CBPE)")
+    said = (f"{html.escape(metric)} estimated per window from {how}, before any label is known; it cannot see "
+            "a change in how the label follows the inputs.")
     both = est.dropna(subset=["estimated", "realized"]) if not est.empty else est
     if both.empty:
         return said + " No window has both an estimate and a realized value yet."

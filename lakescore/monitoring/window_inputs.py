@@ -3,7 +3,8 @@ profiles (`lakescore.models.reference_profiles`): the models that served each wi
 MLflow runs: training as-of, cutoff, input versions, evaluation metric) and the feature rows as
 they were served (the Delta version of `features` each prediction read); and, for a check of the
 profiles or a profile computed the old way, a model's training rows at the pinned Delta versions
-scored by it (`training_rows`). Reading is here; the logic is in transforms.monitoring."""
+scored by it (`training_rows`); the windows' slice columns (`window_slices`) and the columns every
+per-window table shares (`with_window`). Reading is here; the logic is in transforms.monitoring."""
 
 from __future__ import annotations
 
@@ -19,8 +20,18 @@ from pyspark.sql import functions as F
 from lakescore.core.runtime import Context
 from lakescore.models import registry
 from lakescore.models.reference_profiles import EVALUATION_PREFIXES, INPUT_VERSIONS_TAG, scored_training_rows
-from lakescore.transforms.columns import AS_OF, FEATURES_VERSION, MODEL_ID, MODEL_NAME, MODEL_VERSION, RUN_ID
-from lakescore.transforms.sqltext import eq
+from lakescore.transforms.columns import (
+    AS_OF,
+    FEATURES_VERSION,
+    GRANULARITY,
+    MODEL_ID,
+    MODEL_NAME,
+    MODEL_VERSION,
+    RUN_ID,
+    WINDOW,
+)
+from lakescore.transforms.features.asof import day_start
+from lakescore.transforms.sqltext import dates_predicate, eq
 
 log = logging.getLogger("lakescore.monitor")
 
@@ -103,3 +114,18 @@ def previous_days(served: list[Window]) -> dict[date, int | None]:
     scored too (None: read it as it is now)."""
     by_day = {w.as_of: w.features_version for w in served}
     return {w.as_of - timedelta(days=1): by_day.get(w.as_of - timedelta(days=1)) for w in served}
+
+
+def with_window(df: DataFrame, tz: str) -> DataFrame:
+    """Add the window (start and end of the as-of's day), granularity and computed_at."""
+    return (df.withColumn(WINDOW, F.struct(day_start(F.col(AS_OF), tz).alias("start"),
+                                           day_start(F.date_add(F.col(AS_OF), 1), tz).alias("end")))
+            .withColumn(GRANULARITY, F.lit("1 day"))
+            .withColumn("computed_at", F.lit(Context.now()).cast("timestamp")))
+
+
+def window_slices(ctx: Context, days: list[date]) -> DataFrame:
+    """The windows' entities with their slice columns (from the features table)."""
+    cfg = ctx.cfg
+    return ctx.tables.read(cfg.tables.features, where=dates_predicate(AS_OF, days), count=False) \
+        .select(*cfg.entity.key, AS_OF, *cfg.slices)

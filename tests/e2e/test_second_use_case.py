@@ -60,6 +60,19 @@ def test_regression_use_case_runs_end_to_end(spark, lakescore_home):
     metrics = spark.table("test_deliveries.slice_metrics").where("slice_key IS NULL AND as_of = DATE'2024-03-21'").first()
     assert 0.9 * expected < metrics["num_labelled"] <= expected and metrics["rmse"] < 15.0
     assert "auc" not in metrics.asDict()  # regression metrics only
+    # estimated before the labels (direct loss estimation), beside the realized MAE and RMSE after
+    est = {(r.as_of, r.metric): r for r in spark.table("test_deliveries.estimated_performance")
+           .where("slice_key IS NULL").collect()}
+    assert {m for _, m in est} == {"mae", "rmse"}
+    for m in ("mae", "rmse"):
+        row = est[(AS_OF, m)]
+        assert row["count"] == expected and row["realized"] == pytest.approx(metrics[m])
+        # 3-minute Gaussian noise: the model's own error on its held-out rows, then on this window
+        assert abs(row["error"]) < 0.25 * row["realized"]
+        assert row["error"] == pytest.approx(row["estimated"] - row["realized"])
+    by_region = spark.table("test_deliveries.estimated_performance").where(
+        "slice_key = 'region' AND metric = 'mae' AND as_of = DATE'2024-03-21'")
+    assert {r.slice_value for r in by_region.collect()} == {"north", "south", "east"}
     drift = spark.table("test_deliveries.drift_metrics").where("drift_type = 'BASELINE'")
     assert {r.column_name for r in drift.collect()} == {f.name for f in cfg.model_features} | {"score", "prediction"}
     report = {r.feature: r for r in spark.table("test_deliveries.feature_reports").collect()}

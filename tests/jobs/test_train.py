@@ -14,7 +14,8 @@ from pyspark.sql import functions as F
 
 from lakescore.jobs import promote, train
 from lakescore.jobs.pipeline import run_stages
-from lakescore.models import registry
+from lakescore.models import reference_profiles, registry
+from lakescore.transforms.monitoring import loss
 from tests.jobs.test_promote import register_variant
 from tests.support import CHECKS_AS_OF, checks_use_case, context, write_checks_events
 
@@ -84,6 +85,16 @@ def test_a_strong_regression_feature_passes_and_the_change_threshold_is_relative
     v1 = registry.by_alias(ctx, registry.CHAMPION)
     base = results["train"]["oot_metrics"]
     rmse, bias = base["rmse"], base["mean_prediction"] - base["mean_label"]
+    # the version's loss model (direct loss estimation) is stored with its reference profile: read
+    # back and applied to the held-out rows it was fitted on, it gives back their realized loss
+    fitted = reference_profiles.loss_models(reference_profiles.read(ctx, v1.name, [v1.version]))[f"{v1.name}/{v1.version}"]
+    assert {t.column for t in fitted.terms} == {"x1", "x2", "prediction"}
+    assert fitted.rows == results["train"]["oot_rows"] and all(sum(t.rows) == fitted.rows for t in fitted.terms)
+    held_out = reference_profiles.scored_training_rows(ctx, v1).where(F.col("split") == cfg.gate.evaluate_on)
+    expected = loss.expected_loss(held_out.withColumn("model_id", F.lit(f"{v1.name}/{v1.version}")),
+                                  {f"{v1.name}/{v1.version}": fitted})
+    got = loss.estimated_loss_metrics(expected, []).first()
+    assert got["mae"] == pytest.approx(base["mae"], rel=0.02) and got["rmse"] == pytest.approx(rmse, rel=0.02)
 
     def shift_for(worse: float) -> float:
         """The prediction shift c that makes the RMSE `worse` times larger: rmse^2 + 2 c bias + c^2."""
