@@ -38,6 +38,7 @@ from lakescore.core.stage_result import StageResult
 from lakescore.models import reference_profiles, registry
 from lakescore.models.training_rows import labels_of
 from lakescore.monitoring.estimates import estimated_health, estimated_rows
+from lakescore.monitoring.explain import explain_score_drift
 from lakescore.monitoring.window_inputs import (
     ServedModel,
     Window,
@@ -53,9 +54,7 @@ from lakescore.transforms.columns import (
     AS_OF,
     BASELINE,
     CATEGORICAL,
-    COLUMN_NAME,
     CONSECUTIVE,
-    DRIFT_TYPE,
     FEATURES_VERSION,
     GRANULARITY,
     MODEL_ID,
@@ -71,7 +70,7 @@ from lakescore.transforms.columns import (
 from lakescore.transforms.contracts.kinds import RETRAIN_TRIGGERED
 from lakescore.transforms.features.asof import day_start
 from lakescore.transforms.modeling.metrics import explode_slices
-from lakescore.transforms.monitoring import attribution, comparisons, health, profiles, skew
+from lakescore.transforms.monitoring import comparisons, health, profiles, skew
 from lakescore.transforms.monitoring.alerts import from_monitor_findings
 from lakescore.transforms.monitoring.decisions import DriftTest
 from lakescore.transforms.monitoring.quality import out_of_sample, window_quality
@@ -160,48 +159,6 @@ def drift_metrics(ctx: Context, preds: DataFrame, served: list[Window], models: 
             corr = skew.feedback_correlation(preds, later, key, fed, cfg.entity.horizon_days)
             out = out.unionByName(comparisons.feedback_rows(corr, window_models, loop.source))
     return with_window(out, cfg.entity.timezone).select(*schemas.DRIFT_METRICS.names)
-
-
-def explain_score_drift(ctx: Context, drift: DataFrame, preds: DataFrame, served: list[Window],
-                        models: dict[str, ServedModel], profile: DataFrame) -> DataFrame:
-    """drift_metrics rows (cached: read twice) -> the same with `attribution` on each drifted
-    BASELINE score row of the whole table: every model feature's share of the score's shift
-    (transforms/monitoring/attribution.py), on a bounded sample of the window's served rows."""
-    cfg = ctx.cfg
-    score_row = ((F.col(DRIFT_TYPE) == BASELINE) & (F.col(COLUMN_NAME) == SCORE) & F.col(SLICE_KEY).isNull())
-    drifted = [(r[AS_OF], r[MODEL_ID]) for r in drift.where(score_row & F.col("drifted")).select(AS_OF, MODEL_ID)
-               .collect()]
-    if not drifted:
-        return drift
-    stored = {(r[MODEL_ID], r[COLUMN_NAME]): r for r in reference_profiles.drift_part(profile).where(
-        F.col(SLICE_KEY).isNull()).select(MODEL_ID, COLUMN_NAME, "column_kind", "histogram").collect()}
-    versions = {w.as_of: w.features_version for w in served}
-    key, features = cfg.entity.key, [f.name for f in cfg.model_features]
-    parts = []
-    for model_id in sorted({m for _, m in drifted}):
-        days = sorted(d for d, m in drifted if m == model_id)
-        references = {f: (stored[(model_id, f)]["column_kind"], *attribution.reference_atoms(
-            stored[(model_id, f)]["histogram"], stored[(model_id, f)]["column_kind"]))
-            for f in features if (model_id, f) in stored}
-        if (model_id, SCORE) not in stored or not references:
-            continue
-        rows = features_as_served(ctx, {d: versions.get(d) for d in days}).join(
-            preds.where(F.col(MODEL_ID) == model_id).select(*key, AS_OF, MODEL_ID), on=[*key, AS_OF])
-        scorer = registry.scorer(ctx, registry.by_version(ctx, models[model_id].version))
-        explained = attribution.attribute(rows.select(*key, AS_OF, MODEL_ID, *features), key, scorer, references,
-                                          stored[(model_id, SCORE)]["histogram"])
-        if explained is not None:
-            parts.append(explained)
-    if not parts:
-        return drift
-    found = parts[0]
-    for part in parts[1:]:
-        found = found.unionByName(part)
-    found = found.select(F.col(AS_OF).alias("_a"), F.col(MODEL_ID).alias("_m"), F.col("attribution").alias("_attr"))
-    joined = drift.join(found, on=(drift[AS_OF] == found["_a"]) & (drift[MODEL_ID] == found["_m"]) & score_row,
-                        how="left")
-    return joined.withColumn("attribution", F.coalesce(F.col("_attr"), F.col("attribution"))).select(
-        *schemas.DRIFT_METRICS.names)
 
 
 def model_health(ctx: Context, preds: DataFrame, days: list[date], reference: DataFrame) -> DataFrame:

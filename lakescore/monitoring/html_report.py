@@ -131,9 +131,10 @@ def render(data: ReportData) -> str:
                  "with the serving model's training rows (skew), CONSECUTIVE with the day before. A red frame (and "
                  "×) marks a drifted cell: the column's own test (metric, threshold) decided it.",
                  *drift_parts, "<h3>Drifted features</h3>", _table(worst),
-                 "<h3>What moved the score</h3><p>Windows whose score drifted against the training rows, with each "
-                 "feature's share of the shift: the part of it that disappears when that feature alone is drawn "
-                 "from its training distribution again (a sample of the window's rows re-scored).</p>",
+                 "<h3>What moved the score</h3><p>Windows whose score drifted against the training rows (BASELINE) "
+                 "or the day before (CONSECUTIVE), with each feature's share of the shift: the part of it that "
+                 "disappears when that feature alone is drawn from the reference's distribution again (a sample of "
+                 "the window's rows re-scored).</p>",
                  _table(data.explained) if not data.explained.empty else "<p>No score drift in the range.</p>"),
         _section("model-age", len(data.model_age), f"{len(versions)} version(s) served in the range; "
                  f"{len(data.promotions)} promotion(s) in it.",

@@ -10,8 +10,8 @@ report's size follows the number of windows in its range, never the rows of a ta
 - scores: the distribution of `score` per window (quantiles, mean, rows) from predictions;
 - drift: drift_metrics per window x feature for the BASELINE and CONSECUTIVE comparisons (the
   chosen distance and the decision);
-- explained: the windows whose score drifted against the training rows, with the features that
-  explain the shift (drift attribution);
+- explained: the windows whose score drifted (against the training rows or the day before), with
+  the features that explain the shift (drift attribution);
 - model_age: the serving model and its age per window (predictions); promotions and the gate's
   checks (model_validations);
 - data_quality: rows in / clean / quarantined per source and as-of;
@@ -176,15 +176,16 @@ def drift(ctx: Context, where: str, distance: str) -> pd.DataFrame:
 
 
 def explained(ctx: Context, where: str) -> pd.DataFrame:
-    """Per window with a drifted BASELINE score: the model, the score's test and the features that
-    explain the shift (drift_metrics.attribution, as the alert says it)."""
+    """Per window and comparison with a drifted score: the model, the comparison (BASELINE or
+    CONSECUTIVE), the score's test and the features that explain the shift
+    (drift_metrics.attribution, as the alert says it)."""
     df = _read(ctx, ctx.cfg.tables.drift_metrics, where)
     if df is None or "attribution" not in df.columns:
         return pd.DataFrame()
-    rows = df.where((F.col(DRIFT_TYPE) == BASELINE) & (F.col(COLUMN_NAME) == SCORE) & F.col(SLICE_KEY).isNull()
-                    & F.col("attribution").isNotNull())
-    return _pandas(rows.select(AS_OF, "model_id", "metric", "value", attribution_text(F.col("attribution"), most=5)
-                               .alias("explained_by")).orderBy(AS_OF), 1_000)
+    rows = df.where((F.col(COLUMN_NAME) == SCORE) & F.col(SLICE_KEY).isNull() & F.col("attribution").isNotNull())
+    return _pandas(rows.select(AS_OF, "model_id", DRIFT_TYPE, "metric", "value",
+                               attribution_text(F.col("attribution"), most=5).alias("explained_by"))
+                   .orderBy(AS_OF, DRIFT_TYPE), 1_000)
 
 
 def model_age(ctx: Context, where: str) -> pd.DataFrame:

@@ -216,6 +216,15 @@ def _assert_score_drift_explained(spark, days):
         alert = _alerts(spark, "prediction_drift").where(
             (F.col("as_of") == r.as_of) & (F.col("subject") == "score (BASELINE)")).first()
         assert (f"explained by {round(top.share * 100)}% from {top.column_name}" in alert.detail) == (top.share >= 0.05)
+    # against the day before too: each window whose day before was served (the day before's served
+    # rows are the reference)
+    consecutive = spark.table(f"{SCHEMA}.drift_metrics").where(
+        "drift_type = 'CONSECUTIVE' AND column_name = 'score' AND slice_key IS NULL AND drifted").where(
+        F.col("as_of").isin([d for d in days if d > FIRST_SCORED])).collect()
+    assert {r.as_of for r in consecutive} == {d for d in days if d > FIRST_SCORED}
+    for r in consecutive:
+        assert {e.column_name for e in r.attribution} == {"x_shift", "x_twin", "c_burst", "c_twin", "x_dev"}
+        assert [e.share for e in r.attribution] == sorted((e.share for e in r.attribution), reverse=True)
     # no attribution where the score did not drift (the default test, the daily run's tables)
     assert spark.table(f"{SCHEMA}.drift_metrics").where("attribution IS NOT NULL AND NOT drifted").count() == 0
 
